@@ -1,0 +1,250 @@
+package credpool
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// call is the state of one RoundTrip: its attempts, its backoff and the last
+// upstream response, kept to hand back if no attempt succeeds. It lives on the
+// RoundTrip's stack and is never shared, so it needs no lock.
+type call struct {
+	t         *Transport
+	req       *http.Request
+	body      *replay
+	attempts  int             // attempts sent
+	transient int             // attempts that failed for the provider's trouble
+	backoff   backoff.BackOff // made at the first transient failure
+	avoid     int             // key of the last transient failure, -1 for none
+	last      *http.Response  // latest error response not yet handed back
+}
+
+// run sends attempts until one succeeds or gives a response to hand back, or
+// until the budget runs out: WithMaxAttempts transient failures, and never
+// more than keys + WithMaxAttempts attempts in all, so no loop is possible.
+func (c *call) run() (*http.Response, error) {
+	ctx := c.req.Context()
+	limit := len(c.t.pool.slots) + c.t.cfg.maxAttempts
+	for waits := 0; c.attempts < limit && waits <= limit; {
+		l, revived, ok := c.t.pool.acquire(c.avoid)
+		if revived != nil {
+			c.t.emit(ctx, *revived)
+		}
+		if !ok {
+			waits++
+			if err := c.waitForKey(ctx); err != nil {
+				return c.giveUp(err)
+			}
+			continue
+		}
+		out, err := c.prepare(l)
+		if err != nil {
+			c.dropLast()
+			return nil, err
+		}
+		resp, err := c.send(out)
+		if err != nil {
+			if retry, err := c.onError(ctx, l, err); !retry {
+				return nil, err
+			}
+			continue
+		}
+		if resp.StatusCode < http.StatusBadRequest {
+			c.dropLast()
+			return resp, nil
+		}
+		if done := c.onErrorResponse(ctx, l, resp); done {
+			break
+		}
+	}
+	return c.handBack()
+}
+
+// prepare copies the caller's request for one attempt with the leased key:
+// the struct and its header map are copied, and the header values shared,
+// since nothing on the way to the wire modifies them.
+func (c *call) prepare(l lease) (*http.Request, error) {
+	out := new(http.Request)
+	*out = *c.req
+	out.Header = make(http.Header, len(c.req.Header)+1)
+	for k, v := range c.req.Header {
+		out.Header[k] = v
+	}
+	out.Header[c.t.cfg.header] = []string{l.header}
+	if err := c.body.body(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// send hands one attempt to the base transport and holds it to the
+// RoundTripper contract: a response or an error, never both or neither.
+func (c *call) send(out *http.Request) (*http.Response, error) {
+	c.attempts++
+	resp, err := c.t.cfg.base.RoundTrip(out)
+	switch {
+	case err != nil && resp != nil:
+		discard(resp)
+		return nil, err
+	case err == nil && resp == nil:
+		return nil, fmt.Errorf("credpool: base RoundTripper returned neither a response nor an error")
+	}
+	return resp, err
+}
+
+// onError handles an attempt that got no response. A network error worth
+// retrying (by go-retryablehttp's policy) is retried after a backoff without
+// blaming the key; anything else, the context's end included, is returned.
+func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ error) {
+	label := c.t.pool.slots[l.index].label
+	if ctx.Err() != nil {
+		c.dropLast()
+		return false, fmt.Errorf("credpool: key %s: %w", label, err)
+	}
+	worth, _ := retryablehttp.DefaultRetryPolicy(ctx, nil, &url.Error{Op: c.req.Method, URL: c.req.URL.Redacted(), Err: err})
+	if !worth || !c.body.canReplay() {
+		c.dropLast()
+		return false, fmt.Errorf("credpool: key %s: %w", label, err)
+	}
+	c.t.pool.failTransient(l)
+	c.avoid = l.index
+	if werr := c.backOff(ctx, 0); werr != nil {
+		c.dropLast()
+		return false, fmt.Errorf("credpool: key %s: %w", label, err)
+	}
+	return true, nil
+}
+
+// onErrorResponse classifies an error response and acts on it: a dead or
+// cooling key is taken out of rotation and the request moves on at once; the
+// provider's trouble gets a backoff; a client error is handed back. It
+// reports whether the call is done. The response is kept as c.last either way.
+func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response) (done bool) {
+	cfg := c.t.cfg
+	body := peekBody(resp, cfg.maxErrorBody)
+	now := time.Now()
+	v := classify(resp.StatusCode, resp.Header, body, now)
+	c.dropLast()
+	c.last = resp
+	switch v.reason {
+	case ReasonAuthPermanent, ReasonAuth, ReasonBilling, ReasonRateLimit:
+		cooldown := cfg.cooldown[v.reason]
+		if v.hinted {
+			cooldown = v.hint
+		}
+		until := now.Add(clamp(cooldown, cfg.maxCooldown))
+		if change, ok := c.t.pool.fail(l, v.reason, resp.StatusCode, until); ok {
+			c.t.emit(ctx, change)
+		}
+		return !c.body.canReplay()
+	case ReasonOverloaded, ReasonServerError:
+		c.t.pool.failTransient(l)
+		c.avoid = l.index
+		return !c.body.canReplay() || c.backOff(ctx, v.hint) != nil
+	}
+	return true
+}
+
+// backOff waits before a transient retry: the backoff's next interval, or the
+// provider's hint if that is longer. It gives up (returning an error) when the
+// retry budget is spent, the backoff stops, or the wait would outlast
+// WithMaxWait or the context's deadline; sleeping past the deadline only to
+// fail is worse than answering now.
+func (c *call) backOff(ctx context.Context, hint time.Duration) error {
+	c.transient++
+	if c.transient >= c.t.cfg.maxAttempts {
+		return errBudget
+	}
+	if c.backoff == nil {
+		c.backoff = c.t.cfg.newBackoff()
+	}
+	d := c.backoff.NextBackOff()
+	if d == backoff.Stop {
+		return errBudget
+	}
+	d = max(d, hint)
+	if d > c.t.cfg.maxWait && hint > 0 {
+		return errBudget
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Now().Add(d).After(deadline) {
+		return errBudget
+	}
+	return sleep(ctx, d, nil)
+}
+
+var errBudget = fmt.Errorf("credpool: retry budget spent")
+
+// waitForKey waits for the soonest cooling key when no key is usable, if it
+// returns within WithMaxWait and before the context's deadline. Otherwise it
+// returns the *NoKeysError.
+func (c *call) waitForKey(ctx context.Context) error {
+	noKeys, wake := c.t.pool.exhausted()
+	if noKeys.OK > 0 {
+		return nil // a cooldown ended since acquire looked: try again
+	}
+	if noKeys.SoonestReset.IsZero() {
+		return noKeys
+	}
+	d := time.Until(noKeys.SoonestReset)
+	if d > c.t.cfg.maxWait {
+		return noKeys
+	}
+	if deadline, ok := ctx.Deadline(); ok && noKeys.SoonestReset.After(deadline) {
+		return noKeys
+	}
+	if err := sleep(ctx, d, wake); err != nil {
+		return fmt.Errorf("credpool: waiting for a key: %w", err)
+	}
+	return nil
+}
+
+// giveUp ends a call that found no key: the last upstream response if there
+// was one, since the provider's own words say more than ours, else err.
+func (c *call) giveUp(err error) (*http.Response, error) {
+	if ctx := c.req.Context(); ctx.Err() != nil {
+		c.dropLast()
+		return nil, err
+	}
+	if c.last != nil {
+		return c.handBack()
+	}
+	return nil, err
+}
+
+// handBack returns the last upstream response to the caller, or ErrNoKeys if
+// there was none.
+func (c *call) handBack() (*http.Response, error) {
+	if resp := c.last; resp != nil {
+		c.last = nil
+		return resp, nil
+	}
+	noKeys, _ := c.t.pool.exhausted()
+	return nil, noKeys
+}
+
+// dropLast closes the kept response when a newer outcome replaces it.
+func (c *call) dropLast() {
+	discard(c.last)
+	c.last = nil
+}
+
+// sleep waits for d, or until ctx ends or wake is closed. It reports the
+// context's error if the context ended first.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

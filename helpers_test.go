@@ -1,0 +1,172 @@
+package credpool
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Test keys: long enough that labels redact them, unique tails so a label
+// names one key.
+const (
+	keyA = "sk-test-aaaaaaaaaaaaaaaaaaaaaaaa1111"
+	keyB = "sk-test-bbbbbbbbbbbbbbbbbbbbbbbb2222"
+	keyC = "sk-test-cccccccccccccccccccccccc3333"
+)
+
+// reply is what the fake provider answers for one request.
+type reply struct {
+	status int
+	header map[string]string
+	body   string
+}
+
+// provider is a fake API on loopback. It records which key each request
+// carried and answers with the reply its rule gives for that key.
+type provider struct {
+	*httptest.Server
+	mu      sync.Mutex
+	seen    []string // key of each request, "" for none, in arrival order
+	bodies  []string // request body of each request
+	replyTo func(key string, n int) reply
+}
+
+// newProvider starts a provider; rule decides the reply for a key on the n-th
+// request that carried it (n counts from 1). A nil rule answers 200 to all.
+func newProvider(t *testing.T, rule func(key string, n int) reply) *provider {
+	t.Helper()
+	if rule == nil {
+		rule = func(string, int) reply { return reply{status: 200, body: `{"ok":true}`} }
+	}
+	p := &provider{replyTo: rule}
+	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *provider) serve(w http.ResponseWriter, r *http.Request) {
+	key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if key == "" {
+		key = r.Header.Get("X-Api-Key")
+	}
+	body, _ := io.ReadAll(r.Body)
+	p.mu.Lock()
+	p.seen = append(p.seen, key)
+	p.bodies = append(p.bodies, string(body))
+	n := 0
+	for _, k := range p.seen {
+		if k == key {
+			n++
+		}
+	}
+	p.mu.Unlock()
+	rep := p.replyTo(key, n)
+	for k, v := range rep.header {
+		w.Header().Set(k, v)
+	}
+	w.WriteHeader(rep.status)
+	io.WriteString(w, rep.body)
+}
+
+// keys returns the key of every request the provider received.
+func (p *provider) keys() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.seen...)
+}
+
+// count returns how many requests carried key.
+func (p *provider) count(key string) int {
+	n := 0
+	for _, k := range p.keys() {
+		if k == key {
+			n++
+		}
+	}
+	return n
+}
+
+// fastBackoff keeps transient retries in tests to a millisecond.
+func fastBackoff() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }
+
+// newTransport builds a Transport with test-friendly defaults, failing the
+// test on error.
+func newTransport(t *testing.T, keys []string, opts ...Option) *Transport {
+	t.Helper()
+	tr, err := New(keys, append([]Option{WithBackoff(fastBackoff)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+// get sends a GET through tr and returns the status and body.
+func get(t *testing.T, tr http.RoundTripper, url string) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Transport: tr}).Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// stateOf returns the status of the key with the given label suffix.
+func statusOf(t *testing.T, tr *Transport, key string) KeyStatus {
+	t.Helper()
+	for _, s := range tr.Status() {
+		if strings.HasSuffix(s.Label, key[len(key)-4:]) {
+			return s
+		}
+	}
+	t.Fatalf("no status for key ending %s", key[len(key)-4:])
+	return KeyStatus{}
+}
+
+// trackedBody is a request body that counts its Close calls and can fail.
+type trackedBody struct {
+	r       io.Reader
+	closes  atomic.Int32
+	readErr error
+}
+
+func newTrackedBody(s string) *trackedBody { return &trackedBody{r: strings.NewReader(s)} }
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	if b.readErr != nil {
+		return 0, b.readErr
+	}
+	return b.r.Read(p)
+}
+
+func (b *trackedBody) Close() error {
+	b.closes.Add(1)
+	return nil
+}
+
+// roundTripFunc adapts a function to http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// answer is a base RoundTripper reply built without a network.
+func answer(r *http.Request, status int, body string) *http.Response {
+	return &http.Response{
+		StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), Request: r,
+		ContentLength: int64(len(body)),
+	}
+}
+
+var errBoom = errors.New("boom")

@@ -1,0 +1,85 @@
+package credpool
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// validateKeys checks every key before any is used. A key with a space, a
+// control character or a non-ASCII byte would be rejected by net/http, or
+// worse, split a header line, so it is refused here with its index: the key
+// itself never appears in the error.
+func validateKeys(keys []string) error {
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: no keys given", ErrInvalidKey)
+	}
+	seen := make(map[string]int, len(keys))
+	for i, k := range keys {
+		if k == "" {
+			return &KeyError{Index: i, Problem: "is empty"}
+		}
+		for j := 0; j < len(k); j++ {
+			if c := k[j]; c <= ' ' || c >= 0x7f {
+				return &KeyError{Index: i, Problem: "has a space, control or non-ASCII byte at offset " + strconv.Itoa(j)}
+			}
+		}
+		if first, dup := seen[k]; dup {
+			return &KeyError{Index: i, Problem: "duplicates key " + strconv.Itoa(first)}
+		}
+		seen[k] = i
+	}
+	return nil
+}
+
+// redact returns a label that lets an operator tell keys apart without
+// revealing them: the key's scheme prefix (such as "sk-proj-" or "ghp_") and
+// its last four characters, and less of both for short keys. Never more than a
+// quarter of the key is shown.
+func redact(key string) string {
+	const ellipsis = "…"
+	if len(key) < 16 {
+		return ellipsis
+	}
+	tail := key[len(key)-4:]
+	budget := len(key)/4 - len(tail)
+	prefix := schemePrefix(key)
+	if len(prefix) > budget {
+		prefix = ""
+	}
+	return prefix + ellipsis + tail
+}
+
+// schemePrefix returns the leading run of letters and separators that names a
+// key's kind ("sk-", "sk-ant-api03-", "ghp_", "AIza"), at most 8 bytes long.
+func schemePrefix(key string) string {
+	end := 0
+	for i := 0; i < len(key) && i < 8; i++ {
+		c := key[i]
+		switch {
+		case c == '-' || c == '_':
+			end = i + 1
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		default:
+			return key[:end]
+		}
+	}
+	return key[:end]
+}
+
+// labels redacts every key and makes the labels unique, appending the index
+// to any label that two keys share, so a status table never shows two rows
+// that look like the same key.
+func labels(keys []string) []string {
+	out := make([]string, len(keys))
+	count := make(map[string]int, len(keys))
+	for i, k := range keys {
+		out[i] = redact(k)
+		count[out[i]]++
+	}
+	for i, l := range out {
+		if count[l] > 1 {
+			out[i] = l + "#" + strconv.Itoa(i)
+		}
+	}
+	return out
+}

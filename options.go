@@ -1,0 +1,258 @@
+package credpool
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Option configures a Transport. Options are applied in order by New, which
+// reports the first invalid one as an error wrapping ErrInvalidOption.
+type Option func(*config)
+
+// config is everything New needs. It is built once and never changed after
+// New returns, so RoundTrip reads it without a lock.
+type config struct {
+	base          http.RoundTripper
+	header        string // canonical header name
+	prefix        string // prepended to the key, e.g. "Bearer "
+	strategy      Strategy
+	maxAttempts   int
+	newBackoff    func() backoff.BackOff
+	maxWait       time.Duration
+	cooldown      map[Reason]time.Duration
+	maxCooldown   time.Duration
+	hosts         []string
+	logger        *slog.Logger
+	onStateChange func(StateChange)
+	maxErrorBody  int64
+	maxReplayBody int64
+	err           error // first invalid option
+}
+
+func defaultConfig() *config {
+	return &config{
+		base:        http.DefaultTransport,
+		header:      "Authorization",
+		prefix:      "Bearer ",
+		strategy:    RoundRobin,
+		maxAttempts: 4,
+		newBackoff:  defaultBackoff,
+		maxWait:     30 * time.Second,
+		cooldown: map[Reason]time.Duration{
+			ReasonAuth:      5 * time.Minute,
+			ReasonBilling:   time.Hour,
+			ReasonRateLimit: time.Minute,
+		},
+		maxCooldown:   24 * time.Hour,
+		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		maxErrorBody:  64 << 10,
+		maxReplayBody: 10 << 20,
+	}
+}
+
+// defaultBackoff is exponential from 250 ms to 8 s with jitter, like the
+// providers' own SDKs. MaxElapsedTime is off: WithMaxAttempts and the
+// request's context bound the retries, not a clock that silently stops them.
+func defaultBackoff() backoff.BackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(250*time.Millisecond),
+		backoff.WithMaxInterval(8*time.Second),
+		backoff.WithMaxElapsedTime(0),
+	)
+}
+
+// invalid records the first bad option; New returns it.
+func (c *config) invalid(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+	}
+}
+
+// WithBase sets the RoundTripper that sends each attempt. The default is
+// http.DefaultTransport.
+func WithBase(base http.RoundTripper) Option {
+	return func(c *config) {
+		if base == nil {
+			c.invalid("WithBase: nil RoundTripper")
+			return
+		}
+		c.base = base
+	}
+}
+
+// WithHeader sets the header that carries the key and the prefix written
+// before it. The default is ("Authorization", "Bearer "); use
+// ("x-api-key", "") for APIs that take the raw key. Any value the caller or
+// its SDK put in that header is replaced on every attempt.
+func WithHeader(name, prefix string) Option {
+	return func(c *config) {
+		if name == "" || strings.ContainsAny(name, " \t\r\n:") {
+			c.invalid("WithHeader: %q is not a header name", name)
+			return
+		}
+		if strings.ContainsAny(prefix, "\r\n") {
+			c.invalid("WithHeader: prefix has a line break")
+			return
+		}
+		c.header, c.prefix = http.CanonicalHeaderKey(name), prefix
+	}
+}
+
+// WithStrategy sets how the next key is chosen. The default is RoundRobin.
+func WithStrategy(s Strategy) Option {
+	return func(c *config) {
+		if s < RoundRobin || s > Random {
+			c.invalid("WithStrategy: unknown strategy %d", int(s))
+			return
+		}
+		c.strategy = s
+	}
+}
+
+// WithMaxAttempts bounds the attempts of one request that end in a transient
+// failure (5xx, 529, a network error). The default is 4; 1 turns transient
+// retries off. Moving away from a key that died or is cooling does not count
+// against it, but no request ever makes more than keys + n attempts.
+func WithMaxAttempts(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.invalid("WithMaxAttempts: %d is less than 1", n)
+			return
+		}
+		c.maxAttempts = n
+	}
+}
+
+// WithBackoff sets the factory for the backoff between transient retries. It
+// is called once per request that needs a retry, because a BackOff holds
+// per-request state and is not safe for concurrent use. A BackOff that returns
+// backoff.Stop ends the retries.
+func WithBackoff(newBackoff func() backoff.BackOff) Option {
+	return func(c *config) {
+		if newBackoff == nil {
+			c.invalid("WithBackoff: nil factory")
+			return
+		}
+		c.newBackoff = newBackoff
+	}
+}
+
+// WithMaxWait sets the longest a request waits for a cooling key to return
+// when no key is usable. The default is 30 s; 0 never waits. A request never
+// waits past its context's deadline.
+func WithMaxWait(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.invalid("WithMaxWait: negative duration %s", d)
+			return
+		}
+		c.maxWait = d
+	}
+}
+
+// WithCooldown sets how long a key is cooled for reason when the provider
+// gives no reset time. It applies to ReasonAuth (default 5 min),
+// ReasonBilling (default 1 h) and ReasonRateLimit (default 60 s); the other
+// reasons never cool a key.
+func WithCooldown(reason Reason, d time.Duration) Option {
+	return func(c *config) {
+		if _, ok := c.cooldown[reason]; !ok {
+			c.invalid("WithCooldown: reason %q does not cool a key", reason)
+			return
+		}
+		if d <= 0 {
+			c.invalid("WithCooldown: %s is not positive", d)
+			return
+		}
+		c.cooldown[reason] = d
+	}
+}
+
+// WithMaxCooldown clamps every cooldown, the provider's reset hints included,
+// so that no hint can lock a key out for days. The default is 24 h.
+func WithMaxCooldown(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.invalid("WithMaxCooldown: %s is not positive", d)
+			return
+		}
+		c.maxCooldown = d
+	}
+}
+
+// WithHosts lists the only hosts that get a key; a request to any other host
+// is sent through the base transport as it is, without a key and without
+// retries. Each entry is a host name ("api.openai.com"), which matches on any
+// port; a host and port ("localhost:8080"), which matches only that port; or a
+// wildcard ("*.openai.azure.com"), which matches every subdomain but not the
+// domain itself. Matching ignores case.
+//
+// Without WithHosts every host gets a key, except a redirect that leaves the
+// host of the request that started the redirect chain.
+func WithHosts(hosts ...string) Option {
+	return func(c *config) {
+		if len(hosts) == 0 {
+			c.invalid("WithHosts: no hosts")
+			return
+		}
+		for _, h := range hosts {
+			if h == "" || strings.ContainsAny(h, "/ \t\r\n") {
+				c.invalid("WithHosts: %q is not a host", h)
+				return
+			}
+			c.hosts = append(c.hosts, strings.ToLower(h))
+		}
+	}
+}
+
+// WithLogger sets where state changes are logged, with redacted labels only.
+// The default discards them.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			c.invalid("WithLogger: nil logger")
+			return
+		}
+		c.logger = l
+	}
+}
+
+// WithOnStateChange sets a function called after every change of a key's
+// state. It is called outside any lock, on the goroutine of the request that
+// caused the change, so it may call back into the Transport; it should return
+// quickly.
+func WithOnStateChange(f func(StateChange)) Option {
+	return func(c *config) { c.onStateChange = f }
+}
+
+// WithMaxErrorBody sets how many bytes of an error response are read to
+// classify it. The default is 64 KiB. The caller always gets the whole body
+// back, the read part followed by the rest.
+func WithMaxErrorBody(n int64) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.invalid("WithMaxErrorBody: negative size %d", n)
+			return
+		}
+		c.maxErrorBody = n
+	}
+}
+
+// WithMaxReplayBody sets how many bytes of a request body without GetBody are
+// buffered so the request can be replayed on another key. A larger body is
+// sent once, with no retry. The default is 10 MiB.
+func WithMaxReplayBody(n int64) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.invalid("WithMaxReplayBody: negative size %d", n)
+			return
+		}
+		c.maxReplayBody = n
+	}
+}

@@ -1,0 +1,222 @@
+package credpool
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// pool is the state machine of the keys. One mutex guards all of it; it is
+// held only for in-memory work, never across network I/O and never while a
+// callback runs, so callers collect the StateChanges it returns and emit them
+// after it is released.
+type pool struct {
+	strategy Strategy
+
+	mu    sync.Mutex
+	slots []slot
+	next  int           // RoundRobin: where the next scan starts
+	wake  chan struct{} // closed (and replaced) when Reset makes keys usable
+}
+
+// slot is one key and its state. The key lives only inside header, the
+// ready-made header value, which is never logged or printed.
+type slot struct {
+	header   string // prefix + key
+	label    string // redacted
+	state    State
+	reason   Reason
+	resetAt  time.Time
+	gen      uint64 // bumped by Reset: verdicts on older attempts are ignored
+	requests uint64
+	failures uint64
+}
+
+// lease is one attempt's claim on a key: which slot, and in which generation,
+// so the verdict is charged to the key that was actually sent, and not at all
+// if the key was reset while the attempt was in flight.
+type lease struct {
+	index  int
+	gen    uint64
+	header string
+}
+
+func newPool(keys []string, prefix string, strategy Strategy) *pool {
+	p := &pool{strategy: strategy, slots: make([]slot, len(keys)), wake: make(chan struct{})}
+	for i, l := range labels(keys) {
+		p.slots[i] = slot{header: prefix + keys[i], label: l, state: StateOK}
+	}
+	return p
+}
+
+// usable reports whether s can take an attempt at now. A cooled key whose
+// reset has passed is usable; acquire moves it back to StateOK when it takes
+// it. now is read lazily: the common case, every key OK, never reads the clock.
+func (s *slot) usable(now *time.Time) bool {
+	switch s.state {
+	case StateOK:
+		return true
+	case StateExhausted:
+		if now.IsZero() {
+			*now = time.Now()
+		}
+		return !s.resetAt.After(*now)
+	}
+	return false
+}
+
+// acquire chooses a usable key by the pool's strategy and counts an attempt on
+// it. It passes over the key at index avoid (-1 for none) unless no other key
+// is usable, so a retry after a server error goes to another key where it
+// can. ok is false when no key is usable. When the chosen key's cooldown had
+// just ended, revived describes its return to StateOK.
+func (p *pool) acquire(avoid int) (l lease, revived *StateChange, ok bool) {
+	var now time.Time
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := p.choose(&now, avoid)
+	if i < 0 {
+		return lease{}, nil, false
+	}
+	s := &p.slots[i]
+	if s.state == StateExhausted {
+		revived = &StateChange{Index: i, Label: s.label, From: StateExhausted, To: StateOK}
+		s.state, s.resetAt = StateOK, time.Time{}
+	}
+	s.requests++
+	return lease{index: i, gen: s.gen, header: s.header}, revived, true
+}
+
+// choose returns the index of the usable key the strategy picks, passing over
+// avoid if it can, or -1.
+func (p *pool) choose(now *time.Time, avoid int) int {
+	n := len(p.slots)
+	i := -1
+	switch p.strategy {
+	case FillFirst:
+		i = p.scan(0, now, avoid)
+	case LeastUsed:
+		for j := range p.slots {
+			if j != avoid && p.slots[j].usable(now) && (i < 0 || p.slots[j].requests < p.slots[i].requests) {
+				i = j
+			}
+		}
+	case Random:
+		i = p.scan(rand.IntN(n), now, avoid)
+	default:
+		if i = p.scan(p.next, now, avoid); i >= 0 {
+			p.next = (i + 1) % n
+		}
+	}
+	if i < 0 && avoid >= 0 && p.slots[avoid].usable(now) {
+		i = avoid
+	}
+	return i
+}
+
+// scan returns the first usable key at or after start, wrapping around and
+// passing over skip, or -1.
+func (p *pool) scan(start int, now *time.Time, skip int) int {
+	n := len(p.slots)
+	for j := 0; j < n; j++ {
+		i := (start + j) % n
+		if i != skip && p.slots[i].usable(now) {
+			return i
+		}
+	}
+	return -1
+}
+
+// fail records a failed attempt. For a verdict that kills or cools the key, it
+// applies the new state unless the key was reset since the attempt was sent,
+// is already dead, or already cools until later (two cooldowns merge to the
+// later deadline). It returns the change, if the state or deadline changed.
+func (p *pool) fail(l lease, reason Reason, status int, until time.Time) (StateChange, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[l.index]
+	s.failures++
+	if s.gen != l.gen || s.state == StateDead {
+		return StateChange{}, false
+	}
+	from := s.state
+	if from == StateExhausted && !s.resetAt.After(time.Now()) {
+		from = StateOK // its cooldown had ended; acquire had not yet noticed
+	}
+	switch {
+	case reason == ReasonAuthPermanent:
+		s.state, s.resetAt = StateDead, time.Time{}
+	case from == StateExhausted && !until.After(s.resetAt):
+		return StateChange{}, false
+	default:
+		s.state, s.resetAt = StateExhausted, until
+	}
+	s.reason = reason
+	return StateChange{Index: l.index, Label: s.label, From: from, To: s.state, Reason: reason, Status: status, ResetAt: s.resetAt}, true
+}
+
+// failTransient records a failed attempt that is not the key's fault.
+func (p *pool) failTransient(l lease) {
+	p.mu.Lock()
+	p.slots[l.index].failures++
+	p.mu.Unlock()
+}
+
+// reset puts every key back in StateOK, makes verdicts on attempts already in
+// flight stale, and wakes requests waiting for a key.
+func (p *pool) reset() []StateChange {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var changes []StateChange
+	for i := range p.slots {
+		s := &p.slots[i]
+		s.gen++
+		if s.state != StateOK {
+			changes = append(changes, StateChange{Index: i, Label: s.label, From: s.state, To: StateOK})
+			s.state, s.resetAt = StateOK, time.Time{}
+		}
+	}
+	close(p.wake)
+	p.wake = make(chan struct{})
+	return changes
+}
+
+// status returns a snapshot of every key, in the order given to New.
+func (p *pool) status() []KeyStatus {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]KeyStatus, len(p.slots))
+	for i := range p.slots {
+		s := &p.slots[i]
+		out[i] = KeyStatus{Label: s.label, State: s.state, Reason: s.reason, ResetAt: s.resetAt, Requests: s.requests, Failures: s.failures}
+		if s.state == StateExhausted && !s.resetAt.After(now) {
+			out[i].State, out[i].ResetAt = StateOK, time.Time{}
+		}
+	}
+	return out
+}
+
+// exhausted describes why no key is usable and returns a channel closed when
+// Reset makes keys usable again, so a waiting request can stop waiting.
+func (p *pool) exhausted() (*NoKeysError, <-chan struct{}) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := &NoKeysError{}
+	for i := range p.slots {
+		s := &p.slots[i]
+		switch {
+		case s.state == StateDead:
+			e.Dead++
+		case s.state == StateExhausted && s.resetAt.After(now):
+			e.Exhausted++
+			if e.SoonestReset.IsZero() || s.resetAt.Before(e.SoonestReset) {
+				e.SoonestReset = s.resetAt
+			}
+		default:
+			e.OK++
+		}
+	}
+	return e, p.wake
+}

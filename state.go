@@ -1,0 +1,59 @@
+package credpool
+
+import "time"
+
+// State is where a key stands in the pool's rotation.
+type State string
+
+// The states a key moves between. StateDead is terminal: only Reset revives a
+// dead key, because a revoked key that re-enters rotation after a cooldown
+// fails a user request every time it does.
+const (
+	StateOK        State = "ok"        // in rotation
+	StateExhausted State = "exhausted" // cooling until ResetAt, then back in rotation
+	StateDead      State = "dead"      // out of rotation until Reset
+)
+
+// Reason says why an attempt failed and, for the reasons that move a key out of
+// rotation, why the key left StateOK.
+type Reason string
+
+// The reasons an attempt can fail. The first four take the key out of rotation
+// and the request moves to another key at once; the next three are the
+// provider's trouble, so the request is retried after a backoff and the key is
+// not punished; ReasonClientError is the caller's trouble and the response is
+// handed back untouched.
+const (
+	ReasonAuthPermanent Reason = "auth_permanent" // revoked, invalid or deactivated key: StateDead
+	ReasonAuth          Reason = "auth"           // other 401/403: cooled (default 5 min)
+	ReasonBilling       Reason = "billing"        // quota or credit exhausted: cooled (default 1 h)
+	ReasonRateLimit     Reason = "rate_limit"     // 429: cooled until the provider's reset (default 60 s)
+	ReasonOverloaded    Reason = "overloaded"     // 529, "overloaded": backoff, then retry
+	ReasonServerError   Reason = "server_error"   // other 5xx: backoff, then retry
+	ReasonTransport     Reason = "transport"      // a network error worth retrying: backoff, then retry
+	ReasonClientError   Reason = "client_error"   // other 4xx: handed back, no retry, no penalty
+)
+
+// KeyStatus is a snapshot of one key, as returned by Transport.Status. It
+// carries a redacted label, never the key itself, so it is safe to log or
+// serve on a status page.
+type KeyStatus struct {
+	Label    string    // redacted, e.g. "sk-…Q7x9"; never the whole key
+	State    State     // where the key stands now
+	Reason   Reason    // why the key last left StateOK; empty while it never has
+	ResetAt  time.Time // when an exhausted key returns; zero otherwise
+	Requests uint64    // attempts sent with this key
+	Failures uint64    // attempts with this key that failed
+}
+
+// StateChange describes a key moving from one state to another. It is passed
+// to the WithOnStateChange callback and logged through WithLogger.
+type StateChange struct {
+	Index   int       // position of the key in the slice given to New
+	Label   string    // redacted label of the key
+	From    State     // state before the change
+	To      State     // state after the change
+	Reason  Reason    // why; empty when a cooldown ended or Reset was called
+	Status  int       // HTTP status that caused the change; 0 when none did
+	ResetAt time.Time // when the key returns, for StateExhausted; zero otherwise
+}

@@ -1,0 +1,150 @@
+// Package credpool is an http.RoundTripper that spreads requests over a pool
+// of API keys and keeps the pool healthy: a revoked key leaves rotation for
+// good, a rate-limited or out-of-credit key cools until the provider says it
+// may return, and a request that meets either is replayed at once on another
+// key. Overloaded and failing servers get a backoff and a bounded retry.
+//
+// Successful responses pass through untouched and unbuffered, so streams flow
+// as they arrive. Only error responses are read, up to a bound, to classify
+// them, and the caller still gets their whole body.
+package credpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+)
+
+// Transport is an http.RoundTripper that sets an API key from its pool on
+// each request and moves to another key when one fails. It is safe for
+// concurrent use. Create it with New.
+type Transport struct {
+	cfg  *config
+	pool *pool
+}
+
+// New returns a Transport for keys, configured by opts. It refuses an empty
+// pool, an empty or duplicated key, and a key with a space, control or
+// non-ASCII byte (which could split a header), naming the key by its index
+// only.
+func New(keys []string, opts ...Option) (*Transport, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			cfg.invalid("nil Option")
+			continue
+		}
+		opt(cfg)
+	}
+	if cfg.err != nil {
+		return nil, cfg.err
+	}
+	if err := validateKeys(keys); err != nil {
+		return nil, err
+	}
+	return &Transport{cfg: cfg, pool: newPool(keys, cfg.prefix, cfg.strategy)}, nil
+}
+
+// RoundTrip sends req with a key from the pool, replaying it on another key
+// when the provider rejects the key, and after a backoff when the provider is
+// in trouble. It never modifies req. It returns a response with a nil error,
+// or a nil response with an error: ErrNoKeys when no key can be used, the
+// context's error when the request was cancelled while waiting, or the base
+// transport's error.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil {
+		return nil, errors.New("credpool: nil request")
+	}
+	if req.URL == nil {
+		closeBody(req)
+		return nil, errors.New("credpool: request has no URL")
+	}
+	if !t.keyed(req) {
+		return t.cfg.base.RoundTrip(req)
+	}
+	body, err := newReplay(req, t.cfg.maxReplayBody, len(t.pool.slots) > 1 || t.cfg.maxAttempts > 1 || t.cfg.maxWait > 0)
+	if err != nil {
+		return nil, err
+	}
+	defer body.release()
+	c := call{t: t, req: req, body: body, avoid: -1}
+	return c.run()
+}
+
+// Status returns a snapshot of every key, in the order given to New.
+func (t *Transport) Status() []KeyStatus { return t.pool.status() }
+
+// Reset puts every key back in rotation, dead ones included. A verdict on an
+// attempt sent before Reset is ignored, so a late response cannot kill a key
+// that was just revived.
+func (t *Transport) Reset() {
+	for _, c := range t.pool.reset() {
+		t.emit(context.Background(), c)
+	}
+}
+
+// CloseIdleConnections closes the idle connections of the base transport, if
+// it has such a method.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.cfg.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// String describes the pool by counts per state, never by its keys.
+func (t *Transport) String() string {
+	var ok, exhausted, dead int
+	for _, s := range t.Status() {
+		switch s.State {
+		case StateOK:
+			ok++
+		case StateExhausted:
+			exhausted++
+		default:
+			dead++
+		}
+	}
+	return fmt.Sprintf("credpool.Transport{keys: %d, ok: %d, exhausted: %d, dead: %d, strategy: %s}",
+		ok+exhausted+dead, ok, exhausted, dead, t.cfg.strategy)
+}
+
+// Format makes every fmt verb (%v, %+v, %#v, %s...) print String, so that no
+// way of printing a Transport can reach its keys.
+func (t *Transport) Format(f fmt.State, _ rune) { fmt.Fprint(f, t.String()) }
+
+// emit logs a state change and hands it to the user's callback. It is called
+// with no lock held.
+func (t *Transport) emit(ctx context.Context, c StateChange) {
+	level := slog.LevelInfo
+	if c.To == StateDead {
+		level = slog.LevelWarn
+	}
+	if t.cfg.logger.Enabled(ctx, level) {
+		attrs := []slog.Attr{
+			slog.String("key", c.Label), slog.Int("index", c.Index),
+			slog.String("from", string(c.From)), slog.String("to", string(c.To)),
+		}
+		if c.Reason != "" {
+			attrs = append(attrs, slog.String("reason", string(c.Reason)))
+		}
+		if c.Status != 0 {
+			attrs = append(attrs, slog.Int("status", c.Status))
+		}
+		if !c.ResetAt.IsZero() {
+			attrs = append(attrs, slog.Time("reset_at", c.ResetAt))
+		}
+		t.cfg.logger.LogAttrs(ctx, level, "credpool: key state changed", attrs...)
+	}
+	if t.cfg.onStateChange != nil {
+		t.cfg.onStateChange(c)
+	}
+}
+
+// closeBody closes a request body on a path that sends no attempt.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
