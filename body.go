@@ -23,8 +23,8 @@ type replay struct {
 // newReplay prepares req's body for replay. A body with GetBody is used as it
 // is. Without GetBody, and only when a retry is possible at all, up to limit
 // bytes are buffered; a longer body is sent as it streams, once.
-func newReplay(req *http.Request, limit int64, retry bool) (*replay, error) {
-	r := &replay{orig: req.Body, getBody: req.GetBody}
+func newReplay(req *http.Request, limit int64, retry bool) (replay, error) {
+	r := replay{orig: req.Body, getBody: req.GetBody}
 	switch {
 	case req.Body == nil || req.Body == http.NoBody:
 		r.orig = nil
@@ -38,7 +38,7 @@ func newReplay(req *http.Request, limit int64, retry bool) (*replay, error) {
 	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
 		req.Body.Close()
-		return nil, fmt.Errorf("credpool: reading request body: %w", err)
+		return replay{}, fmt.Errorf("credpool: reading request body: %w", err)
 	}
 	if int64(len(buf)) > limit {
 		// Too large to hold: stream it once, the read part first.
@@ -46,7 +46,7 @@ func newReplay(req *http.Request, limit int64, retry bool) (*replay, error) {
 		return r, nil
 	}
 	if err := req.Body.Close(); err != nil {
-		return nil, fmt.Errorf("credpool: closing request body: %w", err)
+		return replay{}, fmt.Errorf("credpool: closing request body: %w", err)
 	}
 	r.orig, r.buf, r.buffered = nil, buf, true
 	return r, nil
@@ -61,7 +61,7 @@ func (r *replay) body(out *http.Request) error {
 	case r.buffered:
 		out.Body = io.NopCloser(bytes.NewReader(r.buf))
 		out.ContentLength = int64(len(r.buf))
-		out.GetBody = r.getBuffered
+		out.GetBody = bufferedBody(r.buf)
 	case r.getBody != nil:
 		b, err := r.getBody()
 		if err != nil {
@@ -72,8 +72,9 @@ func (r *replay) body(out *http.Request) error {
 	return nil
 }
 
-func (r *replay) getBuffered() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(r.buf)), nil
+// bufferedBody returns a GetBody that reads buf afresh each time.
+func bufferedBody(buf []byte) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 }
 
 // canReplay reports whether another attempt can have the body.

@@ -17,7 +17,7 @@ import (
 type call struct {
 	t         *Transport
 	req       *http.Request
-	body      *replay
+	body      replay
 	attempts  int             // attempts sent
 	transient int             // attempts that failed for the provider's trouble
 	backoff   backoff.BackOff // made at the first transient failure

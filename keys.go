@@ -3,6 +3,7 @@ package credpool
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // validateKeys checks every key before any is used. A key with a space, a
@@ -33,8 +34,9 @@ func validateKeys(keys []string) error {
 
 // redact returns a label that lets an operator tell keys apart without
 // revealing them: the key's scheme prefix (such as "sk-proj-" or "ghp_") and
-// its last four characters, and less of both for short keys. Never more than a
-// quarter of the key is shown.
+// its last four characters. Never more than a quarter of the key is shown: a
+// prefix too long for that is cut back to its first separator ("sk-"), or
+// dropped, and a key under 16 bytes shows nothing.
 func redact(key string) string {
 	const ellipsis = "…"
 	if len(key) < 16 {
@@ -44,13 +46,18 @@ func redact(key string) string {
 	budget := len(key)/4 - len(tail)
 	prefix := schemePrefix(key)
 	if len(prefix) > budget {
+		prefix = prefix[:strings.IndexAny(prefix, "-_")+1]
+	}
+	if len(prefix) > budget {
 		prefix = ""
 	}
 	return prefix + ellipsis + tail
 }
 
-// schemePrefix returns the leading run of letters and separators that names a
-// key's kind ("sk-", "sk-ant-api03-", "ghp_", "AIza"), at most 8 bytes long.
+// schemePrefix returns the leading letters and separators that name a key's
+// kind, up to its last separator within the first 8 bytes: "sk-proj-" for
+// "sk-proj-…", "sk-ant-" for "sk-ant-api03-…", "ghp_" for "ghp_…", and ""
+// for keys with no separator there, such as Google's "AIza…".
 func schemePrefix(key string) string {
 	end := 0
 	for i := 0; i < len(key) && i < 8; i++ {

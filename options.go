@@ -223,10 +223,12 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithOnStateChange sets a function called after every change of a key's
-// state. It is called outside any lock, on the goroutine of the request that
-// caused the change, so it may call back into the Transport; it should return
-// quickly.
+// WithOnStateChange sets a function called after a key changes state (or,
+// while cooling, changes reason). It is called outside any lock, on the
+// goroutine of the request that caused the change, so it may call back into
+// the Transport. Requests run concurrently, so it must be safe for concurrent
+// use, and two changes of one key made by different requests may reach it in
+// either order; Status always has the current state. It should return quickly.
 func WithOnStateChange(f func(StateChange)) Option {
 	return func(c *config) { c.onStateChange = f }
 }

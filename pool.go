@@ -130,7 +130,8 @@ func (p *pool) scan(start int, now *time.Time, skip int) int {
 // fail records a failed attempt. For a verdict that kills or cools the key, it
 // applies the new state unless the key was reset since the attempt was sent,
 // is already dead, or already cools until later (two cooldowns merge to the
-// later deadline). It returns the change, if the state or deadline changed.
+// later deadline). It returns the change when the key's state or reason
+// changed; a cooldown that only grows longer is applied silently.
 func (p *pool) fail(l lease, reason Reason, status int, until time.Time) (StateChange, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -150,6 +151,9 @@ func (p *pool) fail(l lease, reason Reason, status int, until time.Time) (StateC
 		return StateChange{}, false
 	default:
 		s.state, s.resetAt = StateExhausted, until
+	}
+	if from == s.state && reason == s.reason {
+		return StateChange{}, false // a cooldown extended for the same reason is no news
 	}
 	s.reason = reason
 	return StateChange{Index: l.index, Label: s.label, From: from, To: s.state, Reason: reason, Status: status, ResetAt: s.resetAt}, true

@@ -68,8 +68,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer body.release()
 	c := call{t: t, req: req, body: body, avoid: -1}
+	defer c.body.release()
 	return c.run()
 }
 
@@ -94,9 +94,9 @@ func (t *Transport) CloseIdleConnections() {
 }
 
 // String describes the pool by counts per state, never by its keys.
-func (t *Transport) String() string {
+func (t Transport) String() string {
 	var ok, exhausted, dead int
-	for _, s := range t.Status() {
+	for _, s := range t.pool.status() {
 		switch s.State {
 		case StateOK:
 			ok++
@@ -110,9 +110,10 @@ func (t *Transport) String() string {
 		ok+exhausted+dead, ok, exhausted, dead, t.cfg.strategy)
 }
 
-// Format makes every fmt verb (%v, %+v, %#v, %s...) print String, so that no
-// way of printing a Transport can reach its keys.
-func (t *Transport) Format(f fmt.State, _ rune) { fmt.Fprint(f, t.String()) }
+// Format makes every fmt verb (%v, %+v, %#v, %s, %x...) print String, for a
+// Transport and a pointer to one alike, so that no way of printing a
+// Transport can reach its keys.
+func (t Transport) Format(f fmt.State, _ rune) { fmt.Fprint(f, t.String()) }
 
 // emit logs a state change and hands it to the user's callback. It is called
 // with no lock held.

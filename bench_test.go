@@ -1,0 +1,101 @@
+package credpool
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// cannedOK is an in-memory base transport that answers 200 at once, so the
+// benchmarks measure the middleware and nothing else.
+type cannedOK struct{}
+
+func (cannedOK) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+func benchRequest() *http.Request {
+	req, _ := http.NewRequest(http.MethodGet, "https://api.openai.com/v1/models", nil)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "bench")
+	return req
+}
+
+func benchKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("sk-bench-%032d", i)
+	}
+	return keys
+}
+
+func runSuccess(b *testing.B, rt http.RoundTripper) {
+	req := benchRequest()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := rt.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSuccess measures the success path: bare is the base alone, the
+// baseline every other row is read against.
+func BenchmarkSuccess(b *testing.B) {
+	b.Run("bare", func(b *testing.B) { runSuccess(b, cannedOK{}) })
+	for _, n := range []int{1, 10000} {
+		for _, s := range []Strategy{RoundRobin, FillFirst, LeastUsed, Random} {
+			tr, err := New(benchKeys(n), WithBase(cannedOK{}), WithStrategy(s))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("credpool/keys=%d/%s", n, s), func(b *testing.B) { runSuccess(b, tr) })
+		}
+	}
+}
+
+// BenchmarkSuccessParallel is the success path under contention for the
+// pool's lock.
+func BenchmarkSuccessParallel(b *testing.B) {
+	tr, err := New(benchKeys(100), WithBase(cannedOK{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := benchRequest()
+		for pb.Next() {
+			if _, err := tr.RoundTrip(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkFailover measures a request whose first key is revoked: one
+// wasted round trip, the key killed, success on the next.
+func BenchmarkFailover(b *testing.B) {
+	body := `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`
+	revoked := "Bearer " + benchKeys(1)[0]
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Header.Get("Authorization") == revoked {
+			return &http.Response{StatusCode: 401, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	req := benchRequest()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		tr, _ := New(benchKeys(2), WithBase(base), WithStrategy(FillFirst))
+		b.StartTimer()
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,114 @@
+package credpool_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/credpool/credpool"
+)
+
+// fakeOpenAI stands in for api.openai.com: it knows one revoked key and
+// accepts every other.
+func fakeOpenAI() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("Authorization"), "REVOKED0") {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","code":"invalid_api_key"}}`)
+			return
+		}
+		io.WriteString(w, `{"object":"list","data":[]}`)
+	}))
+}
+
+// The first key has been revoked. credpool kills it on its first 401 and
+// replays the request on the second key; the caller sees only the success.
+func ExampleNew() {
+	api := fakeOpenAI()
+	defer api.Close()
+
+	keys := []string{"sk-proj-example-key-number-one-REVOKED0", "sk-proj-example-key-number-two-GOODKEY1"}
+	transport, err := credpool.New(keys)
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{Transport: transport}
+
+	resp, err := client.Get(api.URL + "/v1/models")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Status)
+	for _, s := range transport.Status() {
+		fmt.Println(s.Label, s.State, s.Reason)
+	}
+	// Output:
+	// 200 OK
+	// sk-…KED0 dead auth_permanent
+	// sk-…KEY1 ok
+}
+
+// Anthropic takes the raw key in x-api-key; Azure OpenAI in api-key.
+func ExampleWithHeader() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println("x-api-key set:", r.Header.Get("X-Api-Key") != "")
+		fmt.Println("Authorization:", r.Header.Get("Authorization") == "")
+	}))
+	defer api.Close()
+
+	transport, err := credpool.New([]string{"sk-ant-api03-example-key-0000000000000000"},
+		credpool.WithHeader("x-api-key", ""),
+		credpool.WithHosts("127.0.0.1"), // in production: "api.anthropic.com"
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: transport}).Get(api.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	// Output:
+	// x-api-key set: true
+	// Authorization: true
+}
+
+// When every key is dead, or cooling for longer than WithMaxWait, requests
+// fail fast with an error that says why.
+func ExampleErrNoKeys() {
+	api := fakeOpenAI()
+	defer api.Close()
+
+	transport, err := credpool.New([]string{"sk-proj-example-key-number-one-REVOKED0"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{Transport: transport}
+	resp, _ := client.Get(api.URL) // the provider's 401 is handed back
+	resp.Body.Close()
+
+	_, err = client.Get(api.URL) // no key left: nothing is sent
+	fmt.Println(errors.Is(err, credpool.ErrNoKeys))
+	var noKeys *credpool.NoKeysError
+	if errors.As(err, &noKeys) {
+		fmt.Println(noKeys.Dead, "dead")
+	}
+	// Output:
+	// true
+	// 1 dead
+}
+
+// New names a bad key by its index, never by its value.
+func ExampleKeyError() {
+	_, err := credpool.New([]string{"sk-good-key-0000000000000000", "sk-pasted-with-a-newline\n"})
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, credpool.ErrInvalidKey))
+	// Output:
+	// credpool: key 1 has a space, control or non-ASCII byte at offset 24
+	// true
+}
