@@ -59,7 +59,11 @@ func (c *call) run() (*http.Response, error) {
 			c.dropLast()
 			return resp, nil
 		}
-		if done := c.onErrorResponse(ctx, l, resp); done {
+		done, err := c.onErrorResponse(ctx, l, resp)
+		if err != nil {
+			return nil, err
+		}
+		if done {
 			break
 		}
 	}
@@ -114,18 +118,24 @@ func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ e
 	}
 	c.t.pool.failTransient(l)
 	c.avoid = l.index
-	if werr := c.backOff(ctx, 0); werr != nil {
+	switch werr := c.backOff(ctx, 0); werr {
+	case nil:
+		return true, nil
+	case errBudget:
 		c.dropLast()
 		return false, fmt.Errorf("credpool: key %s: %w", label, err)
+	default:
+		c.dropLast()
+		return false, werr
 	}
-	return true, nil
 }
 
 // onErrorResponse classifies an error response and acts on it: a dead or
 // cooling key is taken out of rotation and the request moves on at once; the
 // provider's trouble gets a backoff; a client error is handed back. It
-// reports whether the call is done. The response is kept as c.last either way.
-func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response) (done bool) {
+// reports whether the call is done, and the context's error if it ended during
+// a backoff. The response is kept as c.last until a newer outcome replaces it.
+func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response) (done bool, _ error) {
 	cfg := c.t.cfg
 	body := peekBody(resp, cfg.maxErrorBody)
 	now := time.Now()
@@ -142,20 +152,32 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 		if change, ok := c.t.pool.fail(l, v.reason, resp.StatusCode, until); ok {
 			c.t.emit(ctx, change)
 		}
-		return !c.body.canReplay()
+		return !c.body.canReplay(), nil
 	case ReasonOverloaded, ReasonServerError:
 		c.t.pool.failTransient(l)
 		c.avoid = l.index
-		return !c.body.canReplay() || c.backOff(ctx, v.hint) != nil
+		if !c.body.canReplay() {
+			return true, nil
+		}
+		switch err := c.backOff(ctx, v.hint); err {
+		case nil:
+			return false, nil
+		case errBudget:
+			return true, nil
+		default:
+			c.dropLast()
+			return true, err
+		}
 	}
-	return true
+	return true, nil
 }
 
 // backOff waits before a transient retry: the backoff's next interval, or the
-// provider's hint if that is longer. It gives up (returning an error) when the
-// retry budget is spent, the backoff stops, or the wait would outlast
-// WithMaxWait or the context's deadline; sleeping past the deadline only to
-// fail is worse than answering now.
+// provider's hint if that is longer. It returns errBudget, without waiting,
+// when the retry budget is spent, the backoff stops, or the wait would outlast
+// WithMaxWait or the context's deadline (sleeping past the deadline only to
+// fail is worse than answering now); and the context's error if the context
+// ends while it waits.
 func (c *call) backOff(ctx context.Context, hint time.Duration) error {
 	c.transient++
 	if c.transient >= c.t.cfg.maxAttempts {
@@ -175,7 +197,10 @@ func (c *call) backOff(ctx context.Context, hint time.Duration) error {
 	if deadline, ok := ctx.Deadline(); ok && time.Now().Add(d).After(deadline) {
 		return errBudget
 	}
-	return sleep(ctx, d, nil)
+	if err := sleep(ctx, d, nil); err != nil {
+		return fmt.Errorf("credpool: backing off: %w", err)
+	}
+	return nil
 }
 
 var errBudget = fmt.Errorf("credpool: retry budget spent")

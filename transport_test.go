@@ -249,6 +249,37 @@ func TestCancelEndsWait(t *testing.T) {
 	assert.Less(t, time.Since(start), time.Second)
 }
 
+func TestCancelEndsBackoff(t *testing.T) {
+	p := newProvider(t, func(string, int) reply { return reply{status: 503, body: "busy"} })
+	tr := newTransport(t, []string{keyA}, WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(5 * time.Second) }))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(30*time.Millisecond, cancel)
+	start := time.Now()
+	resp, err := tr.RoundTrip(httptestRequest(t, p.URL).WithContext(ctx))
+	assert.Nil(t, resp)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.EqualError(t, err, "credpool: backing off: context canceled")
+	assert.Less(t, time.Since(start), time.Second)
+}
+
+func TestNoBufferingWhenNoRetryIsPossible(t *testing.T) {
+	body := newTrackedBody("payload")
+	var got io.ReadCloser
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r.Body
+		r.Body.Close()
+		return answer(r, 200, "ok"), nil
+	})
+	tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(1), WithMaxWait(0))
+	req, err := http.NewRequest(http.MethodPost, "http://api.test/", body)
+	require.NoError(t, err)
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Same(t, body, got, "the caller's body goes to the base as it is")
+	assert.Equal(t, int32(1), body.closes.Load())
+}
+
 func TestResetRevivesAndWakesWaiters(t *testing.T) {
 	var revoked atomic.Bool
 	revoked.Store(true)
