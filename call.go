@@ -23,6 +23,7 @@ type call struct {
 	backoff   backoff.BackOff // made at the first transient failure
 	avoid     int             // key of the last transient failure, -1 for none
 	last      *http.Response  // latest error response not yet handed back
+	refreshed []int           // keys this request refreshed, once each
 }
 
 // run sends attempts until one succeeds or gives a response to hand back, or
@@ -57,6 +58,7 @@ func (c *call) run() (*http.Response, error) {
 		}
 		if resp.StatusCode < http.StatusBadRequest {
 			c.dropLast()
+			c.succeed(l, resp.Header)
 			return resp, nil
 		}
 		done, err := c.onErrorResponse(ctx, l, resp)
@@ -79,6 +81,9 @@ func (c *call) prepare(l lease) (*http.Request, error) {
 	out.Header = make(http.Header, len(c.req.Header)+1)
 	for k, v := range c.req.Header {
 		out.Header[k] = v
+	}
+	if c.t.cfg.drop != "" {
+		delete(out.Header, c.t.cfg.drop)
 	}
 	out.Header[c.t.cfg.header] = []string{l.header}
 	if err := c.body.body(out); err != nil {
@@ -139,20 +144,24 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 	cfg := c.t.cfg
 	body := peekBody(resp, cfg.maxErrorBody)
 	now := time.Now()
-	v := classify(resp.StatusCode, resp.Header, body, now)
+	v := cfg.classifier.classify(resp.StatusCode, resp.Header, body, now)
 	c.dropLast()
 	c.last = resp
 	switch v.reason {
 	case ReasonAuthPermanent, ReasonAuth, ReasonBilling, ReasonRateLimit:
-		cooldown := cfg.cooldown[v.reason]
-		if v.hinted {
-			cooldown = v.hint
+		if !c.body.canReplay() {
+			c.penalize(ctx, l, v, resp.StatusCode, now)
+			return true, nil
 		}
-		until := now.Add(clamp(cooldown, cfg.maxCooldown))
-		if change, ok := c.t.pool.fail(l, v.reason, resp.StatusCode, until); ok {
-			c.t.emit(ctx, change)
+		retry, err := c.refresh(l, v)
+		if err != nil {
+			c.dropLast()
+			return true, err
 		}
-		return !c.body.canReplay(), nil
+		if !retry {
+			c.penalize(ctx, l, v, resp.StatusCode, now)
+		}
+		return false, nil
 	case ReasonOverloaded, ReasonServerError:
 		c.t.pool.failTransient(l)
 		c.avoid = l.index
@@ -170,6 +179,35 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 		}
 	}
 	return true, nil
+}
+
+// penalize takes a key out of rotation for a verdict: for good, or until the
+// provider's hint, or for the reason's cooldown, clamped to WithMaxCooldown.
+func (c *call) penalize(ctx context.Context, l lease, v verdict, status int, now time.Time) {
+	cooldown := c.t.cfg.cooldown[v.reason]
+	if v.hinted {
+		cooldown = v.hint
+	}
+	until := now.Add(clamp(cooldown, c.t.cfg.maxCooldown))
+	if change, ok := c.t.pool.fail(l, v, status, until); ok {
+		c.t.emit(ctx, change)
+	}
+}
+
+// succeed records a success with the leased key, and cools the key if the
+// provider says it has nothing left until its window resets.
+func (c *call) succeed(l lease, h http.Header) {
+	remaining, known := remainingRequests(h)
+	c.t.pool.succeed(l, remaining, known)
+	if !spent(h, remaining, known) {
+		return
+	}
+	now := time.Now()
+	if d, ok := limitReset(h, now); ok {
+		if change, ok := c.t.pool.cool(l, now.Add(clamp(d, c.t.cfg.maxCooldown))); ok {
+			c.t.emit(c.req.Context(), change)
+		}
+	}
 }
 
 // backOff waits before a transient retry: the backoff's next interval, or the

@@ -41,6 +41,7 @@ func (e *KeyError) Unwrap() error { return ErrInvalidKey }
 type NoKeysError struct {
 	OK, Exhausted, Dead int       // keys per state when the request gave up
 	SoonestReset        time.Time // when the first exhausted key returns; zero if none will
+	Suspect             string    // a likely misconfiguration, when the outage guard saw one
 }
 
 // Error implements error.
@@ -51,6 +52,10 @@ func (e *NoKeysError) Error() string {
 		fmt.Fprintf(&b, "; soonest reset at %s", e.SoonestReset.UTC().Format(time.RFC3339))
 	}
 	b.WriteString(")")
+	if e.Suspect != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Suspect)
+	}
 	return b.String()
 }
 

@@ -18,7 +18,7 @@ func fakeOpenAI() *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.Header.Get("Authorization"), "REVOKED0") {
 			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","code":"invalid_api_key"}}`)
+			io.WriteString(w, `{"error":{"message":"This API key has been deactivated.","type":"invalid_request_error","code":"account_deactivated"}}`)
 			return
 		}
 		io.WriteString(w, `{"object":"list","data":[]}`)

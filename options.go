@@ -32,7 +32,10 @@ type config struct {
 	onStateChange func(StateChange)
 	maxErrorBody  int64
 	maxReplayBody int64
-	err           error // first invalid option
+	classifier    classifier
+	drop          string    // a header removed from every attempt, e.g. an SDK's placeholder
+	refresh       Refresher // nil: keys are static
+	err           error     // first invalid option
 }
 
 func defaultConfig() *config {
@@ -53,6 +56,7 @@ func defaultConfig() *config {
 		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		maxErrorBody:  64 << 10,
 		maxReplayBody: 10 << 20,
+		classifier:    *defaultClassifier,
 	}
 }
 

@@ -3,6 +3,7 @@ package credpool
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,40 +12,57 @@ import (
 // callback runs, so callers collect the StateChanges it returns and emit them
 // after it is released.
 type pool struct {
-	strategy Strategy
+	strategy      Strategy
+	guardCooldown time.Duration // how long the outage guard cools the last key
 
-	mu    sync.Mutex
-	slots []slot
-	next  int           // RoundRobin: where the next scan starts
-	wake  chan struct{} // closed (and replaced) when Reset makes keys usable
+	mu      sync.Mutex
+	slots   []slot
+	next    int           // RoundRobin: where the next scan starts
+	wake    chan struct{} // closed (and replaced) when Reset makes keys usable
+	burst   int           // keys killed since the last success
+	suspect string        // why the outage guard held back the last kill
+
+	bursting atomic.Bool // burst > 0, read without the lock on every success
 }
 
 // slot is one key and its state. The key lives only inside header, the
 // ready-made header value, which is never logged or printed.
 type slot struct {
-	header   string // prefix + key
-	label    string // redacted
-	state    State
-	reason   Reason
-	resetAt  time.Time
-	gen      uint64 // bumped by Reset: verdicts on older attempts are ignored
-	requests uint64
-	failures uint64
+	header     string // prefix + key
+	label      string // redacted
+	state      State
+	reason     Reason
+	resetAt    time.Time
+	gen        uint64 // bumped by Reset and refresh: verdicts on older attempts are ignored
+	requests   uint64
+	failures   uint64
+	refreshing chan struct{} // non-nil while a refresh runs; closed when it ends
+	remaining  atomic.Int64  // the provider's last remaining-requests count; -1 if never seen
 }
 
 // lease is one attempt's claim on a key: which slot, and in which generation,
 // so the verdict is charged to the key that was actually sent, and not at all
-// if the key was reset while the attempt was in flight.
+// if the key was reset or refreshed while the attempt was in flight.
 type lease struct {
 	index  int
 	gen    uint64
 	header string
 }
 
-func newPool(keys []string, prefix string, strategy Strategy) *pool {
-	p := &pool{strategy: strategy, slots: make([]slot, len(keys)), wake: make(chan struct{})}
+// suspectMisconfig is what the outage guard says when it holds back a kill.
+const suspectMisconfig = "every key rejected: check base URL and auth header"
+
+func newPool(keys []string, cfg *config) *pool {
+	p := &pool{
+		strategy:      cfg.strategy,
+		guardCooldown: cfg.cooldown[ReasonAuth],
+		slots:         make([]slot, len(keys)),
+		wake:          make(chan struct{}),
+	}
 	for i, l := range labels(keys) {
-		p.slots[i] = slot{header: prefix + keys[i], label: l, state: StateOK}
+		s := &p.slots[i]
+		s.header, s.label, s.state = cfg.prefix+keys[i], l, StateOK
+		s.remaining.Store(-1)
 	}
 	return p
 }
@@ -128,11 +146,18 @@ func (p *pool) scan(start int, now *time.Time, skip int) int {
 }
 
 // fail records a failed attempt. For a verdict that kills or cools the key, it
-// applies the new state unless the key was reset since the attempt was sent,
-// is already dead, or already cools until later (two cooldowns merge to the
-// later deadline). It returns the change when the key's state or reason
-// changed; a cooldown that only grows longer is applied silently.
-func (p *pool) fail(l lease, reason Reason, status int, until time.Time) (StateChange, bool) {
+// applies the new state unless the key was reset or refreshed since the
+// attempt was sent, is already dead, or already cools until later (two
+// cooldowns merge to the later deadline). It returns the change when the
+// key's state or reason changed; a cooldown that only grows longer is applied
+// silently.
+//
+// The outage guard: a kill that would leave no key alive, when every other
+// key also died since the last success, is more likely a wrong base URL or
+// header, or a provider answering 401 to valid keys, than a pool of revoked
+// keys. Unless the verdict is final, the last key only cools, and the pool
+// reports the suspicion until a success proves the configuration right.
+func (p *pool) fail(l lease, v verdict, status int, until time.Time) (StateChange, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := &p.slots[l.index]
@@ -144,19 +169,40 @@ func (p *pool) fail(l lease, reason Reason, status int, until time.Time) (StateC
 	if from == StateExhausted && !s.resetAt.After(time.Now()) {
 		from = StateOK // its cooldown had ended; acquire had not yet noticed
 	}
+	var suspect string
 	switch {
-	case reason == ReasonAuthPermanent:
+	case v.reason == ReasonAuthPermanent && !v.final && p.lastAlive(l.index):
+		suspect, p.suspect = suspectMisconfig, suspectMisconfig
+		s.state, s.resetAt = StateExhausted, time.Now().Add(p.guardCooldown)
+	case v.reason == ReasonAuthPermanent:
 		s.state, s.resetAt = StateDead, time.Time{}
+		p.burst++
+		p.bursting.Store(true)
 	case from == StateExhausted && !until.After(s.resetAt):
 		return StateChange{}, false
 	default:
 		s.state, s.resetAt = StateExhausted, until
 	}
-	if from == s.state && reason == s.reason {
+	if from == s.state && v.reason == s.reason && suspect == "" {
 		return StateChange{}, false // a cooldown extended for the same reason is no news
 	}
-	s.reason = reason
-	return StateChange{Index: l.index, Label: s.label, From: from, To: s.state, Reason: reason, Status: status, ResetAt: s.resetAt}, true
+	s.reason = v.reason
+	return StateChange{Index: l.index, Label: s.label, From: from, To: s.state, Reason: v.reason,
+		Status: status, ResetAt: s.resetAt, Suspect: suspect}, true
+}
+
+// lastAlive reports whether killing key i would leave no key alive, every
+// other key having died since the last success.
+func (p *pool) lastAlive(i int) bool {
+	if p.burst != len(p.slots)-1 {
+		return false
+	}
+	for j := range p.slots {
+		if j != i && p.slots[j].state != StateDead {
+			return false
+		}
+	}
+	return true
 }
 
 // failTransient records a failed attempt that is not the key's fault.
@@ -164,6 +210,35 @@ func (p *pool) failTransient(l lease) {
 	p.mu.Lock()
 	p.slots[l.index].failures++
 	p.mu.Unlock()
+}
+
+// succeed records a success. It ends a burst of kills, confirming them, and
+// keeps the provider's remaining-requests count. It takes the lock only when
+// there is a burst to end: the success path stays lock-free.
+func (p *pool) succeed(l lease, remaining int64, known bool) {
+	if known {
+		p.slots[l.index].remaining.Store(remaining)
+	}
+	if p.bursting.Load() {
+		p.mu.Lock()
+		p.burst, p.suspect = 0, ""
+		p.bursting.Store(false)
+		p.mu.Unlock()
+	}
+}
+
+// cool takes a key out of rotation until its limit resets, on the provider's
+// word that it has nothing left (proactive steering). It returns the change,
+// if any.
+func (p *pool) cool(l lease, until time.Time) (StateChange, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[l.index]
+	if s.gen != l.gen || s.state != StateOK || !until.After(time.Now()) {
+		return StateChange{}, false
+	}
+	s.state, s.reason, s.resetAt = StateExhausted, ReasonRateLimit, until
+	return StateChange{Index: l.index, Label: s.label, From: StateOK, To: StateExhausted, Reason: ReasonRateLimit, ResetAt: until}, true
 }
 
 // reset puts every key back in StateOK, makes verdicts on attempts already in
@@ -193,7 +268,8 @@ func (p *pool) status() []KeyStatus {
 	out := make([]KeyStatus, len(p.slots))
 	for i := range p.slots {
 		s := &p.slots[i]
-		out[i] = KeyStatus{Label: s.label, State: s.state, Reason: s.reason, ResetAt: s.resetAt, Requests: s.requests, Failures: s.failures}
+		out[i] = KeyStatus{Label: s.label, State: s.state, Reason: s.reason, ResetAt: s.resetAt,
+			Requests: s.requests, Failures: s.failures, Remaining: s.remaining.Load()}
 		if s.state == StateExhausted && !s.resetAt.After(now) {
 			out[i].State, out[i].ResetAt = StateOK, time.Time{}
 		}
@@ -207,7 +283,7 @@ func (p *pool) exhausted() (*NoKeysError, <-chan struct{}) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := &NoKeysError{}
+	e := &NoKeysError{Suspect: p.suspect}
 	for i := range p.slots {
 		s := &p.slots[i]
 		switch {
@@ -223,4 +299,38 @@ func (p *pool) exhausted() (*NoKeysError, <-chan struct{}) {
 		}
 	}
 	return e, p.wake
+}
+
+// startRefresh claims the refresh of a leased key. The first request to ask
+// leads (lead is true) and must call endRefresh; a request that asks while a
+// refresh runs gets its done channel to wait on; and a request whose lease is
+// older than the key's last refresh or Reset gets neither, since the key has
+// already changed under it and a retry is all it needs.
+func (p *pool) startRefresh(l lease) (done <-chan struct{}, lead bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[l.index]
+	switch {
+	case s.refreshing != nil:
+		return s.refreshing, false
+	case s.gen != l.gen || s.state == StateDead:
+		return nil, false
+	}
+	s.refreshing = make(chan struct{})
+	return s.refreshing, true
+}
+
+// endRefresh ends a refresh: with the new header value on success, which
+// makes verdicts on attempts sent with the old one stale, or with "" when the
+// refresh failed. It wakes the requests waiting for it.
+func (p *pool) endRefresh(i int, header string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[i]
+	if header != "" {
+		s.header = header
+		s.gen++
+	}
+	close(s.refreshing)
+	s.refreshing = nil
 }

@@ -44,6 +44,11 @@ type KeyStatus struct {
 	ResetAt  time.Time // when an exhausted key returns; zero otherwise
 	Requests uint64    // attempts sent with this key
 	Failures uint64    // attempts with this key that failed
+
+	// Remaining is the provider's last count of requests left in the current
+	// window (x-ratelimit-remaining-requests, anthropic-ratelimit-requests-
+	// remaining, GitHub's x-ratelimit-remaining); -1 while none was seen.
+	Remaining int64
 }
 
 // StateChange describes a key moving from one state to another. It is passed
@@ -56,4 +61,10 @@ type StateChange struct {
 	Reason  Reason    // why; empty when a cooldown ended or Reset was called
 	Status  int       // HTTP status that caused the change; 0 when none did
 	ResetAt time.Time // when the key returns, for StateExhausted; zero otherwise
+
+	// Suspect is set when the pool did not kill the key although the provider
+	// rejected it, because every key was rejected in one burst: more likely a
+	// wrong base URL or auth header, or a provider outage, than a pool of
+	// revoked keys. The key cools instead, and a success clears the suspicion.
+	Suspect string
 }

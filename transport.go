@@ -44,7 +44,7 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 	if err := validateKeys(keys); err != nil {
 		return nil, err
 	}
-	return &Transport{cfg: cfg, pool: newPool(keys, cfg.prefix, cfg.strategy)}, nil
+	return &Transport{cfg: cfg, pool: newPool(keys, cfg)}, nil
 }
 
 // RoundTrip sends req with a key from the pool, replaying it on another key
@@ -119,7 +119,7 @@ func (t Transport) Format(f fmt.State, _ rune) { fmt.Fprint(f, t.String()) }
 // with no lock held.
 func (t *Transport) emit(ctx context.Context, c StateChange) {
 	level := slog.LevelInfo
-	if c.To == StateDead {
+	if c.To == StateDead || c.Suspect != "" {
 		level = slog.LevelWarn
 	}
 	if t.cfg.logger.Enabled(ctx, level) {
@@ -135,6 +135,9 @@ func (t *Transport) emit(ctx context.Context, c StateChange) {
 		}
 		if !c.ResetAt.IsZero() {
 			attrs = append(attrs, slog.Time("reset_at", c.ResetAt))
+		}
+		if c.Suspect != "" {
+			attrs = append(attrs, slog.String("suspect", c.Suspect))
 		}
 		t.cfg.logger.LogAttrs(ctx, level, "credpool: key state changed", attrs...)
 	}

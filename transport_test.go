@@ -55,7 +55,7 @@ func TestVerdicts(t *testing.T) {
 		{"429 Retry-After fractional", reply{429, map[string]string{"Retry-After": "90.5"}, bodyRateLimit}, StateExhausted, ReasonRateLimit, 90 * time.Second, 200, true},
 		{"429 retry-after-ms", reply{429, map[string]string{"Retry-After-Ms": "45000"}, bodyRateLimit}, StateExhausted, ReasonRateLimit, 45 * time.Second, 200, true},
 		{"429 Retry-After date", reply{429, map[string]string{"Retry-After": time.Now().Add(10 * time.Minute).UTC().Format(http.TimeFormat)}, bodyRateLimit}, StateExhausted, ReasonRateLimit, 10 * time.Minute, 200, true},
-		{"429 hint clamped to max", reply{429, map[string]string{"Retry-After": "99999999"}, bodyRateLimit}, StateExhausted, ReasonRateLimit, 24 * time.Hour, 200, true},
+		{"429 absurd hint is quota, clamped", reply{429, map[string]string{"Retry-After": "99999999"}, bodyRateLimit}, StateExhausted, ReasonBilling, 24 * time.Hour, 200, true},
 		{"400 context too long handed back", reply{400, nil, bodyContext}, StateOK, "", 0, 400, false},
 		{"404 handed back", reply{404, nil, `not found`}, StateOK, "", 0, 404, false},
 		{"413 handed back", reply{413, nil, `too large`}, StateOK, "", 0, 413, false},
@@ -159,7 +159,7 @@ func TestServerRetryAfterLongerThanMaxWaitHandsBack(t *testing.T) {
 }
 
 func TestNoUsableKey(t *testing.T) {
-	p := newProvider(t, func(string, int) reply { return reply{status: 401, body: bodyInvalidKey} })
+	p := newProvider(t, func(string, int) reply { return reply{status: 401, body: bodyRevoked} })
 	tr := newTransport(t, []string{keyA, keyB})
 
 	status, _ := get(t, tr, p.URL)
@@ -304,7 +304,7 @@ func TestResetRevivesAndWakesWaiters(t *testing.T) {
 }
 
 func TestResetRevivesDeadKeys(t *testing.T) {
-	p := newProvider(t, func(string, int) reply { return reply{status: 401, body: bodyInvalidKey} })
+	p := newProvider(t, func(string, int) reply { return reply{status: 401, body: bodyRevoked} })
 	tr := newTransport(t, []string{keyA, keyB})
 	get(t, tr, p.URL)
 	for _, s := range tr.Status() {
@@ -544,7 +544,7 @@ func killAll(t *testing.T, tr *Transport) {
 	for i := range tr.pool.slots {
 		l, _, ok := tr.pool.acquire(-1)
 		require.True(t, ok, "key %d", i)
-		tr.pool.fail(l, ReasonAuthPermanent, 401, time.Time{})
+		tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Time{})
 	}
 }
 
@@ -741,9 +741,9 @@ func TestCooldownsMergeToLaterDeadline(t *testing.T) {
 	tr := newTransport(t, []string{keyA})
 	l, _, _ := tr.pool.acquire(-1)
 	later := time.Now().Add(time.Hour)
-	_, changed := tr.pool.fail(l, ReasonBilling, 429, later)
+	_, changed := tr.pool.fail(l, verdict{reason: ReasonBilling}, 429, later)
 	require.True(t, changed)
-	_, changed = tr.pool.fail(l, ReasonRateLimit, 429, time.Now().Add(time.Minute))
+	_, changed = tr.pool.fail(l, verdict{reason: ReasonRateLimit}, 429, time.Now().Add(time.Minute))
 	assert.False(t, changed, "a shorter cooldown does not cut a longer one")
 	assert.Equal(t, later, tr.Status()[0].ResetAt)
 	assert.Equal(t, ReasonBilling, tr.Status()[0].Reason)
@@ -752,8 +752,8 @@ func TestCooldownsMergeToLaterDeadline(t *testing.T) {
 func TestDeadKeyStaysDeadOnLaterVerdicts(t *testing.T) {
 	tr := newTransport(t, []string{keyA})
 	l, _, _ := tr.pool.acquire(-1)
-	tr.pool.fail(l, ReasonAuthPermanent, 401, time.Time{})
-	_, changed := tr.pool.fail(l, ReasonRateLimit, 429, time.Now().Add(time.Millisecond))
+	tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Time{})
+	_, changed := tr.pool.fail(l, verdict{reason: ReasonRateLimit}, 429, time.Now().Add(time.Millisecond))
 	assert.False(t, changed)
 	time.Sleep(2 * time.Millisecond)
 	assert.Equal(t, StateDead, tr.Status()[0].State)

@@ -1,0 +1,78 @@
+package credpool
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPresetsSetTheHeader(t *testing.T) {
+	cases := []struct {
+		name    string
+		preset  Option
+		header  string
+		want    string
+		dropped bool // the caller's Authorization placeholder is removed
+	}{
+		{"OpenAI", OpenAI(), "Authorization", "Bearer " + keyA, false},
+		{"Anthropic", Anthropic(), "X-Api-Key", keyA, true},
+		{"Gemini", Gemini(), "X-Goog-Api-Key", keyA, false},
+		{"AzureOpenAI", AzureOpenAI(), "Api-Key", keyA, false},
+		{"OpenRouter", OpenRouter(), "Authorization", "Bearer " + keyA, false},
+		{"Groq", Groq(), "Authorization", "Bearer " + keyA, false},
+		{"Mistral", Mistral(), "Authorization", "Bearer " + keyA, false},
+		{"DeepSeek", DeepSeek(), "Authorization", "Bearer " + keyA, false},
+		{"XAI", XAI(), "Authorization", "Bearer " + keyA, false},
+		{"GitHub", GitHub(), "Authorization", "Bearer " + keyA, false},
+		{"Anthropic then OpenAI", func(c *config) { Anthropic()(c); OpenAI()(c) }, "Authorization", "Bearer " + keyA, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got http.Header
+			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				got = r.Header
+				return answer(r, 200, ""), nil
+			})
+			tr := newTransport(t, []string{keyA}, tc.preset, WithBase(base))
+			req := httptestRequest(t, "http://api.test/")
+			req.Header.Set("Authorization", "Bearer sdk-placeholder")
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, []string{tc.want}, got.Values(tc.header))
+			if tc.header != "Authorization" {
+				assert.Equal(t, tc.dropped, got.Get("Authorization") == "")
+			}
+		})
+	}
+}
+
+func TestGitHubForbiddenIsPermission(t *testing.T) {
+	forbidden := reply{status: 403, body: `{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest","status":"403"}`}
+	p := newProvider(t, func(string, int) reply { return forbidden })
+
+	tr := newTransport(t, []string{keyA, keyB}, GitHub())
+	status, _ := get(t, tr, p.URL)
+	assert.Equal(t, 403, status, "a missing permission is handed back")
+	assert.Equal(t, StateOK, tr.Status()[0].State, "and the token stays in rotation")
+
+	generic := newTransport(t, []string{keyA, keyB})
+	get(t, generic, p.URL)
+	assert.Equal(t, ReasonAuth, generic.Status()[0].Reason, "without the preset an unexplained 403 cools the key")
+}
+
+func TestGitHubRateLimitOn403(t *testing.T) {
+	p := newProvider(t, func(key string, _ int) reply {
+		if key == keyA {
+			return reply{status: 403, header: map[string]string{"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": "1"},
+				body: `{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest"}`}
+		}
+		return reply{status: 200, body: "ok"}
+	})
+	tr := newTransport(t, []string{keyA, keyB}, GitHub(), WithStrategy(FillFirst))
+	status, _ := get(t, tr, p.URL)
+	assert.Equal(t, 200, status)
+	assert.Equal(t, ReasonRateLimit, tr.Status()[0].Reason)
+}

@@ -1,0 +1,79 @@
+package credpool
+
+import (
+	"context"
+	"fmt"
+)
+
+// Refresher returns a fresh credential for the key at index (its position in
+// the slice given to New), such as a new OAuth access token. It is called
+// with no lock held, at most once at a time per key, and with the context of
+// the request that needs it.
+type Refresher func(ctx context.Context, index int) (string, error)
+
+// WithRefresh makes the keys refreshable credentials. When a key is rejected
+// in a way a new credential can fix (an expired or invalid token, not a
+// revoked one), the request refreshes that key once and retries; requests
+// that meet the same rejection meanwhile wait for that one refresh instead of
+// starting their own. A revocation (token_revoked, invalid_grant,
+// refresh_token_reused...) kills the key without a refresh, and a refresh that
+// fails leaves the verdict to stand, so nothing loops.
+func WithRefresh(f Refresher) Option {
+	return func(c *config) {
+		if f == nil {
+			c.invalid("WithRefresh: nil Refresher")
+			return
+		}
+		c.refresh = f
+	}
+}
+
+// refresh tries to fix an auth failure on the leased key by refreshing it,
+// at most once per key per request. It reports whether to retry at once, and
+// the context's error if the request ended while it waited.
+func (c *call) refresh(l lease, v verdict) (retry bool, _ error) {
+	if c.t.cfg.refresh == nil || v.final || (v.reason != ReasonAuth && v.reason != ReasonAuthPermanent) {
+		return false, nil
+	}
+	for _, i := range c.refreshed {
+		if i == l.index {
+			return false, nil
+		}
+	}
+	c.refreshed = append(c.refreshed, l.index)
+	done, lead := c.t.pool.startRefresh(l)
+	ctx := c.req.Context()
+	switch {
+	case done == nil:
+		return true, nil // refreshed or reset since this attempt was sent
+	case !lead:
+		select {
+		case <-done:
+			return true, nil
+		case <-ctx.Done():
+			return false, fmt.Errorf("credpool: waiting for a refresh: %w", ctx.Err())
+		}
+	}
+	token, err := c.t.cfg.refresh(ctx, l.index)
+	if err == nil {
+		err = validateKeys([]string{token})
+	}
+	if err != nil {
+		c.t.pool.endRefresh(l.index, "")
+		c.t.cfg.logger.WarnContext(ctx, "credpool: refresh failed",
+			"key", c.t.pool.slots[l.index].label, "index", l.index, "error", refreshError(err))
+		return false, nil
+	}
+	c.t.pool.endRefresh(l.index, c.t.cfg.prefix+token)
+	return true, nil
+}
+
+// refreshError describes a refresh failure for the log. A refreshed key that
+// fails validation is described by its problem alone: validateKeys names the
+// key by its index in a slice of one, which would mislead.
+func refreshError(err error) string {
+	if ke, ok := err.(*KeyError); ok {
+		return "the new key " + ke.Problem
+	}
+	return err.Error()
+}

@@ -1,0 +1,167 @@
+package credpool
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const bodyExpired = `{"error":{"message":"The access token expired","type":"invalid_request_error","code":"invalid_token"}}`
+
+// tokenProvider accepts only the tokens in valid and answers reject to any
+// other.
+func tokenProvider(t *testing.T, valid *sync.Map, reject string) *provider {
+	return newProvider(t, func(key string, _ int) reply {
+		if _, ok := valid.Load(key); ok {
+			return reply{status: 200, body: "ok"}
+		}
+		return reply{status: 401, body: reject}
+	})
+}
+
+func TestRefreshFixesExpiredToken(t *testing.T) {
+	var valid sync.Map
+	p := tokenProvider(t, &valid, bodyExpired)
+	var calls atomic.Int32
+	refresh := func(_ context.Context, i int) (string, error) {
+		calls.Add(1)
+		tok := "tok-refreshed-000000000000" + string(rune('a'+i))
+		valid.Store(tok, true)
+		return tok, nil
+	}
+	tr := newTransport(t, []string{"tok-expired-0000000000000000a"}, WithRefresh(refresh))
+	status, _ := get(t, tr, p.URL)
+	assert.Equal(t, 200, status)
+	assert.Equal(t, int32(1), calls.Load())
+	assert.Equal(t, StateOK, tr.Status()[0].State)
+	assert.Equal(t, []string{"tok-expired-0000000000000000a", "tok-refreshed-000000000000a"}, p.keys())
+}
+
+func TestRefreshIsSingleFlight(t *testing.T) {
+	var valid sync.Map
+	p := tokenProvider(t, &valid, bodyExpired)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	refresh := func(context.Context, int) (string, error) {
+		calls.Add(1)
+		<-release // hold the refresh so that every request meets it
+		valid.Store("tok-refreshed-00000000000000", true)
+		return "tok-refreshed-00000000000000", nil
+	}
+	tr := newTransport(t, []string{"tok-expired-00000000000000000"}, WithRefresh(refresh))
+	var wg sync.WaitGroup
+	var oks atomic.Int32
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := tr.RoundTrip(httptestRequest(t, p.URL))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					oks.Add(1)
+				}
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // let the other requests meet the refresh in flight
+	close(release)
+	wg.Wait()
+	assert.Equal(t, int32(1), calls.Load(), "one refresh for twenty requests")
+	assert.Equal(t, int32(20), oks.Load())
+}
+
+func TestRefreshSkippedForRevocation(t *testing.T) {
+	var valid sync.Map
+	p := tokenProvider(t, &valid, `{"error":"invalid_grant","error_description":"refresh token revoked"}`)
+	var calls atomic.Int32
+	tr := newTransport(t, []string{keyA, keyB}, WithRefresh(func(context.Context, int) (string, error) {
+		calls.Add(1)
+		return "never-used-token-0000000000", nil
+	}))
+	get(t, tr, p.URL)
+	assert.Zero(t, calls.Load(), "a revoked credential is not refreshed")
+	for _, s := range tr.Status() {
+		assert.Equal(t, StateDead, s.State)
+	}
+}
+
+func TestFailingRefreshDoesNotLoop(t *testing.T) {
+	var valid sync.Map
+	p := tokenProvider(t, &valid, bodyExpired)
+	var calls atomic.Int32
+	tr := newTransport(t, []string{keyA}, WithRefresh(func(context.Context, int) (string, error) {
+		calls.Add(1)
+		return "", errBoom
+	}))
+	status, _ := get(t, tr, p.URL)
+	assert.Equal(t, 401, status)
+	assert.Equal(t, int32(1), calls.Load())
+	assert.Len(t, p.keys(), 1)
+	assert.NotEqual(t, StateOK, tr.Status()[0].State, "the verdict stands when the refresh fails")
+}
+
+func TestRefreshedTokenStillRejectedIsNotRefreshedAgain(t *testing.T) {
+	var valid sync.Map
+	p := tokenProvider(t, &valid, bodyExpired) // accepts nothing
+	var calls atomic.Int32
+	tr := newTransport(t, []string{keyA}, WithRefresh(func(context.Context, int) (string, error) {
+		calls.Add(1)
+		return "tok-also-bad-0000000000000000", nil
+	}))
+	status, _ := get(t, tr, p.URL)
+	assert.Equal(t, 401, status)
+	assert.Equal(t, int32(1), calls.Load(), "at most one refresh per key per request")
+	assert.Len(t, p.keys(), 2)
+}
+
+func TestRefreshRejectsBadToken(t *testing.T) {
+	var valid sync.Map
+	p := tokenProvider(t, &valid, bodyExpired)
+	var logs strings.Builder
+	tr := newTransport(t, []string{keyA}, WithLogger(newTestLogger(&logs)),
+		WithRefresh(func(context.Context, int) (string, error) { return "token with\r\nX-Injected: 1", nil }))
+	status, _ := get(t, tr, p.URL)
+	assert.Equal(t, 401, status)
+	assert.Len(t, p.keys(), 1, "the bad token is never sent")
+	assert.Contains(t, logs.String(), "the new key has a space, control or non-ASCII byte")
+	assert.NotContains(t, logs.String(), "X-Injected")
+}
+
+func TestRefreshWaitEndsWithContext(t *testing.T) {
+	var valid sync.Map
+	p := tokenProvider(t, &valid, bodyExpired)
+	started := make(chan struct{})
+	var once sync.Once
+	block := make(chan struct{})
+	defer close(block)
+	tr := newTransport(t, []string{keyA}, WithRefresh(func(ctx context.Context, _ int) (string, error) {
+		once.Do(func() { close(started) })
+		select {
+		case <-block:
+		case <-ctx.Done():
+		}
+		return "", context.Canceled
+	}))
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if resp, err := tr.RoundTrip(httptestRequest(t, p.URL).WithContext(ctx)); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := tr.RoundTrip(httptestRequest(t, p.URL).WithContext(ctx))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	var _ http.RoundTripper = tr
+}

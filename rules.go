@@ -1,0 +1,59 @@
+package credpool
+
+import (
+	"strings"
+)
+
+// Rule is a classification of your own, for a provider or gateway whose
+// errors the built-in tables do not know. A rule matches an error response
+// when every field it sets matches; rules added with WithRule are tried in
+// order, before the built-in tables.
+type Rule struct {
+	Status int    // the HTTP status; 0 matches any error status
+	Code   string // equal, ignoring case, to one of the body's code, type, status or reason fields
+	Phrase string // contained, ignoring case, in the body's message (or its text, if not JSON)
+	Reason Reason // the verdict: what happens to the key and the request
+}
+
+func (r *Rule) matches(status int, info *errorInfo) bool {
+	return (r.Status == 0 || r.Status == status) &&
+		(r.Code == "" || info.hasCode(strings.ToLower(r.Code))) &&
+		(r.Phrase == "" || info.says(strings.ToLower(r.Phrase)))
+}
+
+// reasons lists every Reason, for validation.
+var reasons = []Reason{
+	ReasonAuthPermanent, ReasonAuth, ReasonBilling, ReasonRateLimit,
+	ReasonOverloaded, ReasonServerError, ReasonTransport, ReasonClientError,
+}
+
+// WithRule adds a classification rule, tried before the built-in ones. For
+// example, a gateway that reports a revoked key as 400 "key disabled":
+//
+//	credpool.WithRule(credpool.Rule{Status: 400, Phrase: "key disabled", Reason: credpool.ReasonAuthPermanent})
+//
+// A rule must set at least one of Status, Code and Phrase, and a Reason other
+// than ReasonTransport, which only network errors have.
+func WithRule(r Rule) Option {
+	return func(c *config) {
+		switch {
+		case r.Status == 0 && r.Code == "" && r.Phrase == "":
+			c.invalid("WithRule: a rule must set Status, Code or Phrase")
+		case r.Status != 0 && (r.Status < 400 || r.Status > 599):
+			c.invalid("WithRule: status %d is not an error status", r.Status)
+		case r.Reason == ReasonTransport || !knownReason(r.Reason):
+			c.invalid("WithRule: reason %q cannot be a response's verdict", r.Reason)
+		default:
+			c.classifier.rules = append(c.classifier.rules, r)
+		}
+	}
+}
+
+func knownReason(r Reason) bool {
+	for _, known := range reasons {
+		if r == known {
+			return true
+		}
+	}
+	return false
+}
