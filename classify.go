@@ -43,7 +43,11 @@ func (c *classifier) classify(status int, h http.Header, body []byte, now time.T
 			v.reason = ReasonBilling // "retry after 86400 seconds" is a quota
 		}
 	case ReasonBilling:
-		v.hint, v.hinted = billingHint(h, &info, now)
+		// Gemini's RetryInfo on a per-day quota is the per-minute retry:
+		// taken at its word, the key would fail again all day.
+		if !info.hasCode("resource_exhausted") {
+			v.hint, v.hinted = billingHint(h, &info, now)
+		}
 	case ReasonOverloaded, ReasonServerError:
 		if shouldNotRetry(h) {
 			v.reason = ReasonClientError
@@ -55,7 +59,7 @@ func (c *classifier) classify(status int, h http.Header, body []byte, now time.T
 }
 
 // reasonFor is the order of evidence: the user's rules; a request too large
-// for any key; a dead key; spent quota; a rate limit; an overload; a gateway
+// for any key; a dead key; a request refused for itself; spent quota; a rate limit; an overload; a gateway
 // page; and last the status alone.
 func (c *classifier) reasonFor(status int, h http.Header, info *errorInfo) Reason {
 	for _, r := range c.rules {
@@ -70,6 +74,8 @@ func (c *classifier) reasonFor(status int, h http.Header, info *errorInfo) Reaso
 		return ReasonClientError
 	case authStatus && info.matches(deadKey):
 		return ReasonAuthPermanent
+	case status < 500 && info.matches(notTheKey):
+		return ReasonClientError
 	case info.hasCode("resource_exhausted"):
 		if info.dailyQuota() {
 			return ReasonBilling
@@ -92,8 +98,6 @@ func (c *classifier) reasonFor(status int, h http.Header, info *errorInfo) Reaso
 // byStatus is the verdict when the body says nothing the tables know.
 func (c *classifier) byStatus(status int, info *errorInfo) Reason {
 	switch {
-	case status == http.StatusForbidden && info.matches(permissionDenied):
-		return ReasonClientError
 	case status == http.StatusForbidden:
 		return c.forbidden
 	case status == http.StatusUnauthorized:

@@ -46,6 +46,8 @@ func parseReset(v string, now time.Time) (time.Duration, bool) {
 		switch {
 		case math.IsNaN(n) || math.IsInf(n, 0):
 			return 0, false
+		case n > 1e17: // past any epoch anyone means: saturate before int64 overflows
+			return math.MaxInt64, true
 		case n > 1e12:
 			return max(time.UnixMilli(int64(n)).Sub(now), 0), true
 		case n > 1e9:
@@ -120,8 +122,9 @@ var (
 	retryInMessage = regexp.MustCompile(`(?:try again|retry)(?: in| after) ((?:\d+(?:\.\d+)?(?:ms|h|m|s))+|\d+(?:\.\d+)?)(?:\s*(seconds?|secs?|minutes?|mins?|hours?))?`)
 	// Anthropic's spend cap: "You will regain access on 2026-04-01 at 00:00 UTC."
 	regainInMessage = regexp.MustCompile(`regain access on (\d{4}-\d{2}-\d{2}) at (\d{2}:\d{2}) utc`)
-	// Azure API Management: "Quota will be replenished in 00:00:09."
-	replenishInMessage = regexp.MustCompile(`replenished in (\d+):(\d{2}):(\d{2})`)
+	// Azure API Management, in .NET's TimeSpan format: "Quota will be
+	// replenished in 00:00:09." or, past a day, "in 2.04:22:11."
+	replenishInMessage = regexp.MustCompile(`replenished in (?:(\d+)\.)?(\d+):(\d{2}):(\d{2})`)
 )
 
 // messageWait reads a wait from the words of an error message.
@@ -152,7 +155,12 @@ func messageDate(msg string, now time.Time) (time.Duration, bool) {
 		return untilTime(time.Parse("2006-01-02 15:04", m[1]+" "+m[2]))(now)
 	}
 	if m := replenishInMessage.FindStringSubmatch(msg); m != nil {
-		return parseReset(m[1]+"h"+m[2]+"m"+m[3]+"s", now)
+		days, _ := strconv.Atoi(m[1]) // "" when under a day
+		if days > 1e6 {
+			return math.MaxInt64, true
+		}
+		d, ok := parseReset(m[2]+"h"+m[3]+"m"+m[4]+"s", now)
+		return d + time.Duration(days)*24*time.Hour, ok
 	}
 	return 0, false
 }

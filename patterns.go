@@ -82,8 +82,13 @@ var overloaded = signals{
 	phrases: []string{"overloaded", "capacity exceeded"},
 }
 
-// permissionDenied is Google's status for a key that may not use one model or
-// method: the key is fine, the request is not.
-var permissionDenied = signals{
-	codes: []string{"permission_denied"},
+// notTheKey says the provider refused the request itself, not the key: a card
+// declined (Stripe's 402), flagged content (OpenRouter's 403), a model or
+// method the key may not use (Google's PERMISSION_DENIED), the caller's
+// region. Cooling a good key for these would punish it for a user's input.
+var notTheKey = signals{
+	codes: []string{"card_error", "permission_denied", "unsupported_country_region_territory"},
+	phrases: []string{
+		"was flagged", "requires moderation", "country, region, or territory not supported",
+	},
 }

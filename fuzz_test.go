@@ -1,0 +1,140 @@
+package credpool
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// The fuzz targets check what must hold for any input, however hostile: no
+// panic, no negative or unbounded wait, no verdict outside the known set, no
+// key in an error. `go test -fuzz FuzzX` explores; the seeds, taken from the
+// provider fixtures, run with every `go test`.
+
+func FuzzParseError(f *testing.F) {
+	for _, c := range fixtureCases(f) {
+		f.Add([]byte(c.Body))
+	}
+	f.Add([]byte(`{"error":{"details":"not a list","metadata":[1]}}`))
+	f.Add([]byte(strings.Repeat(`{"error":`, 5000)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		info := parseError(body)
+		for _, c := range info.codes {
+			if c != strings.ToLower(c) {
+				t.Fatalf("code %q is not lower case", c)
+			}
+		}
+		if len(info.message) > 4*len(body)+16 {
+			t.Fatalf("message of %d bytes from a body of %d", len(info.message), len(body))
+		}
+	})
+}
+
+func FuzzParseReset(f *testing.F) {
+	for _, s := range []string{"6m0s", "20ms", "2.5s", "55", "1772366460", "1772366460000", "2026-03-01T12:00:30Z",
+		"Sun, 01 Mar 2026 12:01:00 GMT", "NaN", "-1", "1e30", "9999-12-31T23:59:59Z", "0x10", "1_000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if d, ok := parseReset(v, testNow); d < 0 || (!ok && d != 0) {
+			t.Fatalf("parseReset(%q) = %v, %v", v, d, ok)
+		}
+	})
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	f.Add("", "7")
+	f.Add("1500", "")
+	f.Add("", "Sun, 01 Mar 2026 12:00:10 GMT")
+	f.Add("NaN", "-Inf")
+	f.Add("1e308", "1e308")
+	f.Fuzz(func(t *testing.T, ms, seconds string) {
+		h := http.Header{"Retry-After-Ms": {ms}, "Retry-After": {seconds}}
+		if d, ok := retryAfter(h, testNow); d < 0 || (!ok && d != 0) {
+			t.Fatalf("retryAfter(%q, %q) = %v, %v", ms, seconds, d, ok)
+		}
+	})
+}
+
+func FuzzMessageHints(f *testing.F) {
+	for _, c := range fixtureCases(f) {
+		f.Add(strings.ToLower(c.Body))
+	}
+	f.Add("try again in 99999999999999999999h")
+	f.Add("regain access on 2026-13-45 at 99:99 utc")
+	f.Add("replenished in 999999999999:59:59")
+	f.Add("replenished in 99999999999999.23:59:59")
+	f.Fuzz(func(t *testing.T, msg string) {
+		if d, ok := messageWait(msg); d < 0 || (!ok && d != 0) {
+			t.Fatalf("messageWait(%q) = %v, %v", msg, d, ok)
+		}
+		if d, ok := messageDate(msg, testNow); d < 0 || (!ok && d != 0) {
+			t.Fatalf("messageDate(%q) = %v, %v", msg, d, ok)
+		}
+	})
+}
+
+// FuzzClassify runs the whole classifier and the cooldown arithmetic the
+// transport applies to its verdict.
+func FuzzClassify(f *testing.F) {
+	for _, c := range fixtureCases(f) {
+		var names, values []string
+		for k, v := range c.Headers {
+			names, values = append(names, k), append(values, v)
+		}
+		f.Add(c.Status, strings.Join(names, "\n"), strings.Join(values, "\n"), []byte(c.Body))
+	}
+	const maxCooldown = 24 * time.Hour
+	f.Fuzz(func(t *testing.T, status int, names, values string, body []byte) {
+		if status < 400 || status > 599 {
+			return // the transport classifies error statuses only
+		}
+		h := http.Header{}
+		vs := strings.Split(values, "\n")
+		for i, name := range strings.Split(names, "\n") {
+			if i < len(vs) {
+				h.Set(name, vs[i])
+			}
+		}
+		v := defaultClassifier.classify(status, h, body, testNow)
+		if !knownReason(v.reason) || v.reason == ReasonTransport {
+			t.Fatalf("verdict %q", v.reason)
+		}
+		if v.hint < 0 || (!v.hinted && v.hint != 0) {
+			t.Fatalf("hint %v, hinted %v", v.hint, v.hinted)
+		}
+		if c := clamp(v.hint, maxCooldown); c < 0 || c > maxCooldown {
+			t.Fatalf("cooldown %v outside [0, %v]", c, maxCooldown)
+		}
+		if v.final && v.reason != ReasonAuthPermanent {
+			t.Fatalf("final verdict %q", v.reason)
+		}
+	})
+}
+
+func FuzzValidateKeys(f *testing.F) {
+	for _, k := range []string{keyA, "", " ", "sk-test\r\nX: 1", "sk\u00a0x", "\x00", "ghp_" + strings.Repeat("x", 36)} {
+		f.Add(k, keyB)
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		err := validateKeys([]string{a, b})
+		if err == nil {
+			for _, k := range []string{a, b} {
+				if k == "" || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+					t.Fatalf("accepted %q", k)
+				}
+			}
+			if l := redact(a); utf8.RuneCountInString(l)-1 > len(a)/4 {
+				t.Fatalf("label %q shows more than a quarter of a %d-byte key", l, len(a))
+			}
+			return
+		}
+		for _, k := range []string{a, b} {
+			if len(k) >= 8 && strings.Contains(err.Error(), k) {
+				t.Fatalf("error %q contains the key", err)
+			}
+		}
+	})
+}
