@@ -58,6 +58,28 @@ func BenchmarkSuccess(b *testing.B) {
 	}
 }
 
+// BenchmarkSteering measures the success path when responses carry the
+// rate-limit headers proactive steering reads, against the same base alone.
+func BenchmarkSteering(b *testing.B) {
+	h := http.Header{
+		"Content-Type":                   {"application/json"},
+		"X-Ratelimit-Limit-Requests":     {"10000"},
+		"X-Ratelimit-Remaining-Requests": {"9999"},
+		"X-Ratelimit-Reset-Requests":     {"6ms"},
+		"X-Ratelimit-Remaining-Tokens":   {"1999000"},
+		"X-Ratelimit-Reset-Tokens":       {"30ms"},
+	}
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: h, Body: http.NoBody, Request: r}, nil
+	})
+	tr, err := New(benchKeys(1), WithBase(base))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("bare", func(b *testing.B) { runSuccess(b, base) })
+	b.Run("credpool", func(b *testing.B) { runSuccess(b, tr) })
+}
+
 // BenchmarkSuccessParallel is the success path under contention for the
 // pool's lock.
 func BenchmarkSuccessParallel(b *testing.B) {
