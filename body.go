@@ -2,9 +2,11 @@ package credpool
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // replay hands out the request body once per attempt. The first attempt gets
@@ -127,4 +129,20 @@ func discard(resp *http.Response) {
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
+}
+
+// decoded returns the peeked error body as the classifier should read it: a
+// gzip body (when the caller asked for one and the transport left it
+// compressed) is inflated, at most limit bytes, for the classifier's eyes
+// only. The caller still gets the bytes the provider sent.
+func decoded(resp *http.Response, body []byte, limit int64) []byte {
+	if resp.Uncompressed || !strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		return body
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return body
+	}
+	plain, _ := io.ReadAll(io.LimitReader(zr, limit)) // a truncated stream still gives its start
+	return plain
 }

@@ -2,9 +2,11 @@ package credpool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -49,7 +51,7 @@ func (c *call) run() (*http.Response, error) {
 			c.dropLast()
 			return nil, err
 		}
-		resp, err := c.send(out)
+		resp, err := c.send(out, l)
 		if err != nil {
 			if retry, err := c.onError(ctx, l, err); !retry {
 				return nil, err
@@ -93,33 +95,47 @@ func (c *call) prepare(l lease) (*http.Request, error) {
 }
 
 // send hands one attempt to the base transport and holds it to the
-// RoundTripper contract: a response or an error, never both or neither.
-func (c *call) send(out *http.Request) (*http.Response, error) {
+// RoundTripper contract, whatever the base does: a response with a body, or
+// an error; never both, neither, or a panic.
+func (c *call) send(out *http.Request, l lease) (resp *http.Response, err error) {
 	c.attempts++
-	resp, err := c.t.cfg.base.RoundTrip(out)
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, &baseFault{fmt.Sprintf("base RoundTripper panicked: %v", p)}
+		}
+	}()
+	resp, err = c.t.cfg.base.RoundTrip(out)
 	switch {
 	case err != nil && resp != nil:
 		discard(resp)
 		return nil, err
 	case err == nil && resp == nil:
-		return nil, fmt.Errorf("credpool: base RoundTripper returned neither a response nor an error")
+		return nil, &baseFault{"base RoundTripper returned neither a response nor an error"}
+	case err == nil && resp.Body == nil:
+		resp.Body = http.NoBody
 	}
 	return resp, err
 }
 
+// baseFault is a broken base transport's doing. It is never retried.
+type baseFault struct{ msg string }
+
+func (e *baseFault) Error() string { return e.msg }
+
 // onError handles an attempt that got no response. A network error worth
 // retrying (by go-retryablehttp's policy) is retried after a backoff without
-// blaming the key; anything else, the context's end included, is returned.
+// blaming the key; anything else, the context's end and a broken base
+// included, is returned.
 func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ error) {
-	label := c.t.pool.slots[l.index].label
-	if ctx.Err() != nil {
-		c.dropLast()
-		return false, fmt.Errorf("credpool: key %s: %w", label, err)
+	c.t.counters.failed(ReasonTransport)
+	var fault *baseFault
+	worth := false
+	if ctx.Err() == nil && !errors.As(err, &fault) && c.body.canReplay() {
+		worth, _ = retryablehttp.DefaultRetryPolicy(ctx, nil, &url.Error{Op: c.req.Method, URL: c.req.URL.Redacted(), Err: err})
 	}
-	worth, _ := retryablehttp.DefaultRetryPolicy(ctx, nil, &url.Error{Op: c.req.Method, URL: c.req.URL.Redacted(), Err: err})
-	if !worth || !c.body.canReplay() {
+	if !worth {
 		c.dropLast()
-		return false, fmt.Errorf("credpool: key %s: %w", label, err)
+		return false, c.attemptError(l, err)
 	}
 	c.t.pool.failTransient(l)
 	c.avoid = l.index
@@ -128,12 +144,29 @@ func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ e
 		return true, nil
 	case errBudget:
 		c.dropLast()
-		return false, fmt.Errorf("credpool: key %s: %w", label, err)
+		return false, c.attemptError(l, err)
 	default:
 		c.dropLast()
 		return false, werr
 	}
 }
+
+// attemptError names the key of a failed attempt by its label, and scrubs the
+// key from the error's text, should a base transport have put it there.
+func (c *call) attemptError(l lease, err error) error {
+	label := c.t.pool.slots[l.index].label
+	key := l.header[len(c.t.cfg.prefix):]
+	return &attemptError{msg: "credpool: key " + label + ": " + strings.ReplaceAll(err.Error(), key, label), err: err}
+}
+
+// attemptError is an attempt's error, with a text that is safe to log.
+type attemptError struct {
+	msg string
+	err error
+}
+
+func (e *attemptError) Error() string { return e.msg }
+func (e *attemptError) Unwrap() error { return e.err }
 
 // onErrorResponse classifies an error response and acts on it: a dead or
 // cooling key is taken out of rotation and the request moves on at once; the
@@ -144,7 +177,8 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 	cfg := c.t.cfg
 	body := peekBody(resp, cfg.maxErrorBody)
 	now := time.Now()
-	v := cfg.classifier.classify(resp.StatusCode, resp.Header, body, now)
+	v := cfg.classifier.classify(resp.StatusCode, resp.Header, decoded(resp, body, cfg.maxErrorBody), now)
+	c.t.counters.failed(v.reason)
 	c.dropLast()
 	c.last = resp
 	switch v.reason {
@@ -160,6 +194,7 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 		}
 		if !retry {
 			c.penalize(ctx, l, v, resp.StatusCode, now)
+			c.t.counters.rotations.Add(1)
 		}
 		return false, nil
 	case ReasonOverloaded, ReasonServerError:
@@ -235,9 +270,10 @@ func (c *call) backOff(ctx context.Context, hint time.Duration) error {
 	if deadline, ok := ctx.Deadline(); ok && time.Now().Add(d).After(deadline) {
 		return errBudget
 	}
-	if err := sleep(ctx, d, nil); err != nil {
+	if err := c.sleep(ctx, d, nil); err != nil {
 		return fmt.Errorf("credpool: backing off: %w", err)
 	}
+	c.t.counters.retries.Add(1)
 	return nil
 }
 
@@ -261,7 +297,8 @@ func (c *call) waitForKey(ctx context.Context) error {
 	if deadline, ok := ctx.Deadline(); ok && noKeys.SoonestReset.After(deadline) {
 		return noKeys
 	}
-	if err := sleep(ctx, d, wake); err != nil {
+	c.t.counters.waits.Add(1)
+	if err := c.sleep(ctx, d, wake); err != nil {
 		return fmt.Errorf("credpool: waiting for a key: %w", err)
 	}
 	return nil
@@ -297,9 +334,11 @@ func (c *call) dropLast() {
 	c.last = nil
 }
 
-// sleep waits for d, or until ctx ends or wake is closed. It reports the
-// context's error if the context ended first.
-func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+// sleep waits for d, or until ctx ends or wake is closed, and counts the time
+// it waited. It reports the context's error if the context ended first.
+func (c *call) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	start := time.Now()
+	defer func() { c.t.counters.slept(time.Since(start)) }()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {

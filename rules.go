@@ -21,12 +21,6 @@ func (r *Rule) matches(status int, info *errorInfo) bool {
 		(r.Phrase == "" || info.says(strings.ToLower(r.Phrase)))
 }
 
-// reasons lists every Reason, for validation.
-var reasons = []Reason{
-	ReasonAuthPermanent, ReasonAuth, ReasonBilling, ReasonRateLimit,
-	ReasonOverloaded, ReasonServerError, ReasonTransport, ReasonClientError,
-}
-
 // WithRule adds a classification rule, tried before the built-in ones. For
 // example, a gateway that reports a revoked key as 400 "key disabled":
 //
@@ -50,7 +44,7 @@ func WithRule(r Rule) Option {
 }
 
 func knownReason(r Reason) bool {
-	for _, known := range reasons {
+	for _, known := range reasonIndex {
 		if r == known {
 			return true
 		}

@@ -21,8 +21,9 @@ import (
 // each request and moves to another key when one fails. It is safe for
 // concurrent use. Create it with New.
 type Transport struct {
-	cfg  *config
-	pool *pool
+	cfg      *config
+	pool     *pool
+	counters *counters
 }
 
 // New returns a Transport for keys, configured by opts. It refuses an empty
@@ -44,7 +45,7 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 	if err := validateKeys(keys); err != nil {
 		return nil, err
 	}
-	return &Transport{cfg: cfg, pool: newPool(keys, cfg)}, nil
+	return &Transport{cfg: cfg, pool: newPool(keys, cfg), counters: new(counters)}, nil
 }
 
 // RoundTrip sends req with a key from the pool, replaying it on another key

@@ -634,7 +634,7 @@ func TestTransportErrors(t *testing.T) {
 		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(1))
 		resp, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 		assert.Nil(t, resp)
-		assert.ErrorContains(t, err, "credpool: base RoundTripper returned neither")
+		assert.EqualError(t, err, "credpool: key sk-…1111: base RoundTripper returned neither a response nor an error")
 	})
 	t.Run("nil request", func(t *testing.T) {
 		tr := newTransport(t, []string{keyA})

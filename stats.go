@@ -1,0 +1,64 @@
+package credpool
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats are a Transport's cumulative counts since New, for metrics and
+// reports. Counting happens on the failure paths only: the success path pays
+// nothing for it.
+type Stats struct {
+	Attempts  uint64            // attempts sent, over all keys
+	Failures  map[Reason]uint64 // failed attempts, by reason
+	Rotations uint64            // times a request moved at once to another key
+	Retries   uint64            // retries after a backoff
+	Waits     uint64            // waits for a cooling key to return
+	Waited    time.Duration     // time spent in backoffs and waits
+}
+
+// counters is the live form of Stats.
+type counters struct {
+	failures  [len(reasonIndex)]atomic.Uint64
+	rotations atomic.Uint64
+	retries   atomic.Uint64
+	waits     atomic.Uint64
+	waited    atomic.Int64
+}
+
+// reasonIndex numbers the reasons for the failures array.
+var reasonIndex = [...]Reason{
+	ReasonAuthPermanent, ReasonAuth, ReasonBilling, ReasonRateLimit,
+	ReasonOverloaded, ReasonServerError, ReasonTransport, ReasonClientError,
+}
+
+func (c *counters) failed(r Reason) {
+	for i, known := range reasonIndex {
+		if known == r {
+			c.failures[i].Add(1)
+			return
+		}
+	}
+}
+
+func (c *counters) slept(d time.Duration) { c.waited.Add(int64(d)) }
+
+// Stats returns the Transport's counts since New.
+func (t *Transport) Stats() Stats {
+	s := Stats{
+		Failures:  make(map[Reason]uint64, len(reasonIndex)),
+		Rotations: t.counters.rotations.Load(),
+		Retries:   t.counters.retries.Load(),
+		Waits:     t.counters.waits.Load(),
+		Waited:    time.Duration(t.counters.waited.Load()),
+	}
+	for i, r := range reasonIndex {
+		if n := t.counters.failures[i].Load(); n > 0 {
+			s.Failures[r] = n
+		}
+	}
+	for _, k := range t.pool.status() {
+		s.Attempts += k.Requests
+	}
+	return s
+}
