@@ -51,7 +51,7 @@ func (c *call) run() (*http.Response, error) {
 			c.dropLast()
 			return nil, err
 		}
-		resp, err := c.send(out, l)
+		resp, err := c.send(out)
 		if err != nil {
 			if retry, err := c.onError(ctx, l, err); !retry {
 				return nil, err
@@ -97,7 +97,7 @@ func (c *call) prepare(l lease) (*http.Request, error) {
 // send hands one attempt to the base transport and holds it to the
 // RoundTripper contract, whatever the base does: a response with a body, or
 // an error; never both, neither, or a panic.
-func (c *call) send(out *http.Request, l lease) (resp *http.Response, err error) {
+func (c *call) send(out *http.Request) (resp *http.Response, err error) {
 	c.attempts++
 	defer func() {
 		if p := recover(); p != nil {
@@ -245,65 +245,6 @@ func (c *call) succeed(l lease, h http.Header) {
 	}
 }
 
-// backOff waits before a transient retry: the backoff's next interval, or the
-// provider's hint if that is longer. It returns errBudget, without waiting,
-// when the retry budget is spent, the backoff stops, or the wait would outlast
-// WithMaxWait or the context's deadline (sleeping past the deadline only to
-// fail is worse than answering now); and the context's error if the context
-// ends while it waits.
-func (c *call) backOff(ctx context.Context, hint time.Duration) error {
-	c.transient++
-	if c.transient >= c.t.cfg.maxAttempts {
-		return errBudget
-	}
-	if c.backoff == nil {
-		c.backoff = c.t.cfg.newBackoff()
-	}
-	d := c.backoff.NextBackOff()
-	if d == backoff.Stop {
-		return errBudget
-	}
-	d = max(d, hint)
-	if d > c.t.cfg.maxWait && hint > 0 {
-		return errBudget
-	}
-	if deadline, ok := ctx.Deadline(); ok && time.Now().Add(d).After(deadline) {
-		return errBudget
-	}
-	if err := c.sleep(ctx, d, nil); err != nil {
-		return fmt.Errorf("credpool: backing off: %w", err)
-	}
-	c.t.counters.retries.Add(1)
-	return nil
-}
-
-var errBudget = fmt.Errorf("credpool: retry budget spent")
-
-// waitForKey waits for the soonest cooling key when no key is usable, if it
-// returns within WithMaxWait and before the context's deadline. Otherwise it
-// returns the *NoKeysError.
-func (c *call) waitForKey(ctx context.Context) error {
-	noKeys, wake := c.t.pool.exhausted()
-	if noKeys.OK > 0 {
-		return nil // a cooldown ended since acquire looked: try again
-	}
-	if noKeys.SoonestReset.IsZero() {
-		return noKeys
-	}
-	d := time.Until(noKeys.SoonestReset)
-	if d > c.t.cfg.maxWait {
-		return noKeys
-	}
-	if deadline, ok := ctx.Deadline(); ok && noKeys.SoonestReset.After(deadline) {
-		return noKeys
-	}
-	c.t.counters.waits.Add(1)
-	if err := c.sleep(ctx, d, wake); err != nil {
-		return fmt.Errorf("credpool: waiting for a key: %w", err)
-	}
-	return nil
-}
-
 // giveUp ends a call that found no key: the last upstream response if there
 // was one, since the provider's own words say more than ours, else err.
 func (c *call) giveUp(err error) (*http.Response, error) {
@@ -332,21 +273,4 @@ func (c *call) handBack() (*http.Response, error) {
 func (c *call) dropLast() {
 	discard(c.last)
 	c.last = nil
-}
-
-// sleep waits for d, or until ctx ends or wake is closed, and counts the time
-// it waited. It reports the context's error if the context ended first.
-func (c *call) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
-	start := time.Now()
-	defer func() { c.t.counters.slept(time.Since(start)) }()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-wake:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
