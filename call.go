@@ -36,8 +36,8 @@ func (c *call) run() (*http.Response, error) {
 	limit := len(c.t.pool.slots) + c.t.cfg.maxAttempts
 	for waits := 0; c.attempts < limit && waits <= limit; {
 		l, revived, ok := c.t.pool.acquire(c.avoid)
-		if revived != nil {
-			c.t.emit(ctx, *revived)
+		for _, change := range revived {
+			c.t.emit(ctx, change)
 		}
 		if !ok {
 			waits++
@@ -87,7 +87,7 @@ func (c *call) prepare(l lease) (*http.Request, error) {
 	if c.t.cfg.drop != "" {
 		delete(out.Header, c.t.cfg.drop)
 	}
-	out.Header[c.t.cfg.header] = []string{l.header}
+	out.Header[c.t.cfg.header] = l.value
 	if err := c.body.body(out); err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ e
 // key from the error's text, should a base transport have put it there.
 func (c *call) attemptError(l lease, err error) error {
 	label := c.t.pool.slots[l.index].label
-	key := l.header[len(c.t.cfg.prefix):]
+	key := l.value[0][len(c.t.cfg.prefix):]
 	return &attemptError{msg: "credpool: key " + label + ": " + strings.ReplaceAll(err.Error(), key, label), err: err}
 }
 
@@ -232,9 +232,10 @@ func (c *call) penalize(ctx context.Context, l lease, v verdict, status int, now
 // succeed records a success with the leased key, and cools the key if the
 // provider says it has nothing left until its window resets.
 func (c *call) succeed(l lease, h http.Header) {
-	remaining, known := remainingRequests(h)
+	steer := &c.t.cfg.steering
+	remaining, known := steer.remaining(h)
 	c.t.pool.succeed(l, remaining, known)
-	if !spent(h, remaining, known) {
+	if !known || !steer.spent(h, remaining) {
 		return
 	}
 	now := time.Now()

@@ -34,6 +34,7 @@ type config struct {
 	maxReplayBody int64
 	classifier    classifier
 	drop          string    // a header removed from every attempt, e.g. an SDK's placeholder
+	steering      steering  // the headers that report what a key has left
 	refresh       Refresher // nil: keys are static
 	err           error     // first invalid option
 }
@@ -57,6 +58,7 @@ func defaultConfig() *config {
 		maxErrorBody:  64 << 10,
 		maxReplayBody: 10 << 20,
 		classifier:    *defaultClassifier,
+		steering:      steerAny,
 	}
 }
 

@@ -1,7 +1,6 @@
 package credpool
 
 import (
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +16,8 @@ type pool struct {
 
 	mu      sync.Mutex
 	slots   []slot
-	next    int           // RoundRobin: where the next scan starts
+	picker  picker        // the usable keys, by strategy
+	cooling coolingHeap   // the cooling keys, soonest reset first
 	wake    chan struct{} // closed (and replaced) when Reset makes keys usable
 	burst   int           // keys killed since the last success
 	suspect string        // why the outage guard held back the last kill
@@ -25,11 +25,11 @@ type pool struct {
 	bursting atomic.Bool // burst > 0, read without the lock on every success
 }
 
-// slot is one key and its state. The key lives only inside header, the
+// slot is one key and its state. The key lives only inside value, the
 // ready-made header value, which is never logged or printed.
 type slot struct {
-	header     string // prefix + key
-	label      string // redacted
+	value      []string // {prefix + key}: set on every attempt as it is, so the success path allocates nothing for it
+	label      string   // redacted
 	state      State
 	reason     Reason
 	resetAt    time.Time
@@ -44,9 +44,9 @@ type slot struct {
 // so the verdict is charged to the key that was actually sent, and not at all
 // if the key was reset or refreshed while the attempt was in flight.
 type lease struct {
-	index  int
-	gen    uint64
-	header string
+	index int
+	gen   uint64
+	value []string
 }
 
 // suspectMisconfig is what the outage guard says when it holds back a kill.
@@ -61,88 +61,79 @@ func newPool(keys []string, cfg *config) *pool {
 	}
 	for i, l := range labels(keys) {
 		s := &p.slots[i]
-		s.header, s.label, s.state = cfg.prefix+keys[i], l, StateOK
+		s.value, s.label, s.state = []string{cfg.prefix + keys[i]}, l, StateOK
 		s.remaining.Store(-1)
 	}
+	p.rebuild()
 	return p
 }
 
-// usable reports whether s can take an attempt at now. A cooled key whose
-// reset has passed is usable; acquire moves it back to StateOK when it takes
-// it. now is read lazily: the common case, every key OK, never reads the clock.
-func (s *slot) usable(now *time.Time) bool {
+// rebuild puts every usable key in a fresh picker and every cooling key in a
+// fresh cooling heap.
+func (p *pool) rebuild() {
+	p.picker = newPicker(p.strategy, len(p.slots))
+	p.cooling = coolingHeap{pos: filled(len(p.slots)), slots: p.slots}
+	for i := range p.slots {
+		switch p.slots[i].state {
+		case StateOK:
+			p.picker.add(i)
+		case StateExhausted:
+			p.cooling.set(i)
+		}
+	}
+}
+
+// move puts key i in state, keeping the picker and the cooling heap in step.
+func (p *pool) move(i int, state State, resetAt time.Time) {
+	s := &p.slots[i]
 	switch s.state {
 	case StateOK:
-		return true
+		p.picker.remove(i)
 	case StateExhausted:
-		if now.IsZero() {
-			*now = time.Now()
-		}
-		return !s.resetAt.After(*now)
+		p.cooling.remove(i)
 	}
-	return false
+	s.state, s.resetAt = state, resetAt
+	switch state {
+	case StateOK:
+		p.picker.add(i)
+	case StateExhausted:
+		p.cooling.set(i)
+	}
 }
 
 // acquire chooses a usable key by the pool's strategy and counts an attempt on
 // it. It passes over the key at index avoid (-1 for none) unless no other key
 // is usable, so a retry after a server error goes to another key where it
-// can. ok is false when no key is usable. When the chosen key's cooldown had
-// just ended, revived describes its return to StateOK.
-func (p *pool) acquire(avoid int) (l lease, revived *StateChange, ok bool) {
-	var now time.Time
+// can. ok is false when no key is usable. Keys whose cooldown ended come back
+// into rotation first; revived describes their return.
+func (p *pool) acquire(avoid int) (l lease, revived []StateChange, ok bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	i := p.choose(&now, avoid)
+	if len(p.cooling.keys) > 0 {
+		revived = p.revive(time.Now())
+	}
+	i := p.picker.pick(avoid)
 	if i < 0 {
-		return lease{}, nil, false
+		p.mu.Unlock()
+		return lease{}, revived, false
 	}
 	s := &p.slots[i]
-	if s.state == StateExhausted {
-		revived = &StateChange{Index: i, Label: s.label, From: StateExhausted, To: StateOK}
-		s.state, s.resetAt = StateOK, time.Time{}
-	}
 	s.requests++
-	return lease{index: i, gen: s.gen, header: s.header}, revived, true
+	p.picker.used(i)
+	l = lease{index: i, gen: s.gen, value: s.value}
+	p.mu.Unlock()
+	return l, revived, true
 }
 
-// choose returns the index of the usable key the strategy picks, passing over
-// avoid if it can, or -1.
-func (p *pool) choose(now *time.Time, avoid int) int {
-	n := len(p.slots)
-	i := -1
-	switch p.strategy {
-	case FillFirst:
-		i = p.scan(0, now, avoid)
-	case LeastUsed:
-		for j := range p.slots {
-			if j != avoid && p.slots[j].usable(now) && (i < 0 || p.slots[j].requests < p.slots[i].requests) {
-				i = j
-			}
-		}
-	case Random:
-		i = p.scan(rand.IntN(n), now, avoid)
-	default:
-		if i = p.scan(p.next, now, avoid); i >= 0 {
-			p.next = (i + 1) % n
-		}
+// revive brings back every key whose cooldown ended by now.
+func (p *pool) revive(now time.Time) []StateChange {
+	var changes []StateChange
+	for i := p.cooling.expired(now); i >= 0; i = p.cooling.expired(now) {
+		s := &p.slots[i]
+		s.state, s.resetAt = StateOK, time.Time{}
+		p.picker.add(i)
+		changes = append(changes, StateChange{Index: i, Label: s.label, From: StateExhausted, To: StateOK})
 	}
-	if i < 0 && avoid >= 0 && p.slots[avoid].usable(now) {
-		i = avoid
-	}
-	return i
-}
-
-// scan returns the first usable key at or after start, wrapping around and
-// passing over skip, or -1.
-func (p *pool) scan(start int, now *time.Time, skip int) int {
-	n := len(p.slots)
-	for j := 0; j < n; j++ {
-		i := (start + j) % n
-		if i != skip && p.slots[i].usable(now) {
-			return i
-		}
-	}
-	return -1
+	return changes
 }
 
 // fail records a failed attempt. For a verdict that kills or cools the key, it
@@ -173,15 +164,15 @@ func (p *pool) fail(l lease, v verdict, status int, until time.Time) (StateChang
 	switch {
 	case v.reason == ReasonAuthPermanent && !v.final && p.lastAlive(l.index):
 		suspect, p.suspect = suspectMisconfig, suspectMisconfig
-		s.state, s.resetAt = StateExhausted, time.Now().Add(p.guardCooldown)
+		p.move(l.index, StateExhausted, time.Now().Add(p.guardCooldown))
 	case v.reason == ReasonAuthPermanent:
-		s.state, s.resetAt = StateDead, time.Time{}
+		p.move(l.index, StateDead, time.Time{})
 		p.burst++
 		p.bursting.Store(true)
 	case from == StateExhausted && !until.After(s.resetAt):
 		return StateChange{}, false
 	default:
-		s.state, s.resetAt = StateExhausted, until
+		p.move(l.index, StateExhausted, until)
 	}
 	if from == s.state && v.reason == s.reason && suspect == "" {
 		return StateChange{}, false // a cooldown extended for the same reason is no news
@@ -237,7 +228,8 @@ func (p *pool) cool(l lease, until time.Time) (StateChange, bool) {
 	if s.gen != l.gen || s.state != StateOK || !until.After(time.Now()) {
 		return StateChange{}, false
 	}
-	s.state, s.reason, s.resetAt = StateExhausted, ReasonRateLimit, until
+	s.reason = ReasonRateLimit
+	p.move(l.index, StateExhausted, until)
 	return StateChange{Index: l.index, Label: s.label, From: StateOK, To: StateExhausted, Reason: ReasonRateLimit, ResetAt: until}, true
 }
 
@@ -255,6 +247,7 @@ func (p *pool) reset() []StateChange {
 			s.state, s.resetAt = StateOK, time.Time{}
 		}
 	}
+	p.rebuild()
 	close(p.wake)
 	p.wake = make(chan struct{})
 	return changes
@@ -299,38 +292,4 @@ func (p *pool) exhausted() (*NoKeysError, <-chan struct{}) {
 		}
 	}
 	return e, p.wake
-}
-
-// startRefresh claims the refresh of a leased key. The first request to ask
-// leads (lead is true) and must call endRefresh; a request that asks while a
-// refresh runs gets its done channel to wait on; and a request whose lease is
-// older than the key's last refresh or Reset gets neither, since the key has
-// already changed under it and a retry is all it needs.
-func (p *pool) startRefresh(l lease) (done <-chan struct{}, lead bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := &p.slots[l.index]
-	switch {
-	case s.refreshing != nil:
-		return s.refreshing, false
-	case s.gen != l.gen || s.state == StateDead:
-		return nil, false
-	}
-	s.refreshing = make(chan struct{})
-	return s.refreshing, true
-}
-
-// endRefresh ends a refresh: with the new header value on success, which
-// makes verdicts on attempts sent with the old one stale, or with "" when the
-// refresh failed. It wakes the requests waiting for it.
-func (p *pool) endRefresh(i int, header string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := &p.slots[i]
-	if header != "" {
-		s.header = header
-		s.gen++
-	}
-	close(s.refreshing)
-	s.refreshing = nil
 }

@@ -6,32 +6,33 @@ package credpool
 // hosts, so that gateways and test servers work: add WithHosts for that.
 
 // OpenAI takes the key as "Authorization: Bearer".
-func OpenAI() Option { return bearer }
+func OpenAI() Option { return withSteering(bearer, steerOpenAI) }
 
 // Anthropic takes the raw key in x-api-key, and drops the Authorization
 // header an SDK may have set to a placeholder.
 func Anthropic() Option {
 	return func(c *config) {
 		c.header, c.prefix, c.drop = "X-Api-Key", "", "Authorization"
+		c.steering = steerAnthropic
 	}
 }
 
 // Gemini takes the raw key in x-goog-api-key, as Google's SDKs send it.
 func Gemini() Option {
-	return func(c *config) { c.header, c.prefix = "X-Goog-Api-Key", "" }
+	return func(c *config) { c.header, c.prefix, c.drop, c.steering = "X-Goog-Api-Key", "", "", steerNone }
 }
 
 // AzureOpenAI takes the raw key in api-key. (With Entra ID tokens, use OpenAI
 // instead: they go as "Authorization: Bearer".)
 func AzureOpenAI() Option {
-	return func(c *config) { c.header, c.prefix = "Api-Key", "" }
+	return func(c *config) { c.header, c.prefix, c.drop, c.steering = "Api-Key", "", "", steerOpenAI }
 }
 
 // OpenRouter takes the key as "Authorization: Bearer".
 func OpenRouter() Option { return bearer }
 
 // Groq takes the key as "Authorization: Bearer".
-func Groq() Option { return bearer }
+func Groq() Option { return withSteering(bearer, steerOpenAI) }
 
 // Mistral takes the key as "Authorization: Bearer".
 func Mistral() Option { return bearer }
@@ -49,7 +50,19 @@ func GitHub() Option {
 	return func(c *config) {
 		bearer(c)
 		c.classifier.forbidden = ReasonClientError
+		c.steering = steerGitHub
 	}
 }
 
-func bearer(c *config) { c.header, c.prefix, c.drop = "Authorization", "Bearer ", "" }
+func bearer(c *config) {
+	c.header, c.prefix, c.drop, c.steering = "Authorization", "Bearer ", "", steerAny
+}
+
+// withSteering is a preset that also narrows steering to its provider's
+// headers.
+func withSteering(preset func(*config), s steering) Option {
+	return func(c *config) {
+		preset(c)
+		c.steering = s
+	}
+}

@@ -77,3 +77,37 @@ func refreshError(err error) string {
 	}
 	return err.Error()
 }
+
+// startRefresh claims the refresh of a leased key. The first request to ask
+// leads (lead is true) and must call endRefresh; a request that asks while a
+// refresh runs gets its done channel to wait on; and a request whose lease is
+// older than the key's last refresh or Reset gets neither, since the key has
+// already changed under it and a retry is all it needs.
+func (p *pool) startRefresh(l lease) (done <-chan struct{}, lead bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[l.index]
+	switch {
+	case s.refreshing != nil:
+		return s.refreshing, false
+	case s.gen != l.gen || s.state == StateDead:
+		return nil, false
+	}
+	s.refreshing = make(chan struct{})
+	return s.refreshing, true
+}
+
+// endRefresh ends a refresh: with the new header value on success, which
+// makes verdicts on attempts sent with the old one stale, or with "" when the
+// refresh failed. It wakes the requests waiting for it.
+func (p *pool) endRefresh(i int, header string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[i]
+	if header != "" {
+		s.value = []string{header}
+		s.gen++
+	}
+	close(s.refreshing)
+	s.refreshing = nil
+}

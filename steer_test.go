@@ -49,11 +49,35 @@ func TestProactiveSteering(t *testing.T) {
 	}
 }
 
-func TestSteeringDoesNotTouchCallerHeaders(t *testing.T) {
-	h := http.Header{"X-Ratelimit-Remaining-Requests": {"0"}}
-	n, ok := remainingRequests(h)
-	require.True(t, ok)
-	assert.Zero(t, n)
-	assert.True(t, spent(h, n, ok))
-	assert.False(t, spent(http.Header{}, 0, false))
+func TestSteeringHeaderSets(t *testing.T) {
+	openai := http.Header{"X-Ratelimit-Remaining-Requests": {"5"}, "X-Ratelimit-Remaining-Tokens": {"0"}}
+	anthropic := http.Header{"Anthropic-Ratelimit-Requests-Remaining": {"0"}}
+	github := http.Header{"X-Ratelimit-Remaining": {"17"}}
+	cases := []struct {
+		name  string
+		steer steering
+		h     http.Header
+		n     int64
+		known bool
+		spent bool
+	}{
+		{"any reads OpenAI", steerAny, openai, 5, true, true},
+		{"any reads Anthropic", steerAny, anthropic, 0, true, true},
+		{"any reads GitHub", steerAny, github, 17, true, false},
+		{"OpenAI preset", steerOpenAI, openai, 5, true, true},
+		{"OpenAI preset ignores Anthropic's", steerOpenAI, anthropic, 0, false, false},
+		{"Anthropic preset", steerAnthropic, anthropic, 0, true, true},
+		{"GitHub preset", steerGitHub, github, 17, true, false},
+		{"Gemini reports nothing", steerNone, openai, 0, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, known := tc.steer.remaining(tc.h)
+			assert.Equal(t, tc.n, n)
+			require.Equal(t, tc.known, known)
+			if known {
+				assert.Equal(t, tc.spent, tc.steer.spent(tc.h, n))
+			}
+		})
+	}
 }

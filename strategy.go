@@ -13,7 +13,9 @@ const (
 	// FillFirst takes the first usable key in the order given to New, moving to
 	// the next only when it fails: a primary key with spares.
 	FillFirst
-	// LeastUsed takes the key with the fewest attempts so far.
+	// LeastUsed takes the key with the fewest attempts so far. A key back
+	// from a cooldown rejoins level with the least used key, first in line,
+	// rather than taking every request until it catches up.
 	LeastUsed
 	// Random takes a usable key at random.
 	Random

@@ -24,6 +24,7 @@ type Transport struct {
 	cfg      *config
 	pool     *pool
 	counters *counters
+	canRetry bool // whether any request can make a second attempt
 }
 
 // New returns a Transport for keys, configured by opts. It refuses an empty
@@ -45,7 +46,12 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 	if err := validateKeys(keys); err != nil {
 		return nil, err
 	}
-	return &Transport{cfg: cfg, pool: newPool(keys, cfg), counters: new(counters)}, nil
+	return &Transport{
+		cfg:      cfg,
+		pool:     newPool(keys, cfg),
+		counters: new(counters),
+		canRetry: len(keys) > 1 || cfg.maxAttempts > 1 || cfg.maxWait > 0,
+	}, nil
 }
 
 // RoundTrip sends req with a key from the pool, replaying it on another key
@@ -65,7 +71,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.keyed(req) {
 		return t.cfg.base.RoundTrip(req)
 	}
-	body, err := newReplay(req, t.cfg.maxReplayBody, len(t.pool.slots) > 1 || t.cfg.maxAttempts > 1 || t.cfg.maxWait > 0)
+	body, err := newReplay(req, t.cfg.maxReplayBody, t.canRetry)
 	if err != nil {
 		return nil, err
 	}
