@@ -36,6 +36,8 @@ type config struct {
 	drop          string    // a header removed from every attempt, e.g. an SDK's placeholder
 	steering      steering  // the headers that report what a key has left
 	refresh       Refresher // nil: keys are static
+	store         Store     // nil: state is local
+	salt          []byte    // of the keys' fingerprints in the store
 	err           error     // first invalid option
 }
 
@@ -59,6 +61,7 @@ func defaultConfig() *config {
 		maxReplayBody: 10 << 20,
 		classifier:    *defaultClassifier,
 		steering:      steerAny,
+		salt:          defaultSalt,
 	}
 }
 

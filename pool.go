@@ -22,6 +22,12 @@ type pool struct {
 	burst   int           // keys killed since the last success
 	suspect string        // why the outage guard held back the last kill
 
+	// With a Store: records to write, by fingerprint, and a signal to the
+	// writer that there are some.
+	byFP    map[string]int
+	pending map[string]Record
+	kick    chan struct{}
+
 	bursting atomic.Bool // burst > 0, read without the lock on every success
 }
 
@@ -34,6 +40,8 @@ type slot struct {
 	reason     Reason
 	resetAt    time.Time
 	gen        uint64 // bumped by Reset and refresh: verdicts on older attempts are ignored
+	fp         string // the key's fingerprint in the store
+	epoch      uint64 // Resets the key has had, here or anywhere sharing the store
 	requests   uint64
 	failures   uint64
 	refreshing chan struct{} // non-nil while a refresh runs; closed when it ends
@@ -63,6 +71,13 @@ func newPool(keys []string, cfg *config) *pool {
 		s := &p.slots[i]
 		s.value, s.label, s.state = []string{cfg.prefix + keys[i]}, l, StateOK
 		s.remaining.Store(-1)
+	}
+	if cfg.store != nil {
+		p.byFP, p.pending, p.kick = make(map[string]int, len(keys)), map[string]Record{}, make(chan struct{}, 1)
+		for i, k := range keys {
+			p.slots[i].fp = Fingerprint(cfg.salt, k)
+			p.byFP[p.slots[i].fp] = i
+		}
 	}
 	p.rebuild()
 	return p
@@ -174,10 +189,12 @@ func (p *pool) fail(l lease, v verdict, status int, until time.Time) (StateChang
 	default:
 		p.move(l.index, StateExhausted, until)
 	}
-	if from == s.state && v.reason == s.reason && suspect == "" {
+	quiet := from == s.state && v.reason == s.reason && suspect == ""
+	s.reason = v.reason
+	p.share(l.index)
+	if quiet {
 		return StateChange{}, false // a cooldown extended for the same reason is no news
 	}
-	s.reason = v.reason
 	return StateChange{Index: l.index, Label: s.label, From: from, To: s.state, Reason: v.reason,
 		Status: status, ResetAt: s.resetAt, Suspect: suspect}, true
 }
@@ -230,6 +247,7 @@ func (p *pool) cool(l lease, until time.Time) (StateChange, bool) {
 	}
 	s.reason = ReasonRateLimit
 	p.move(l.index, StateExhausted, until)
+	p.share(l.index)
 	return StateChange{Index: l.index, Label: s.label, From: StateOK, To: StateExhausted, Reason: ReasonRateLimit, ResetAt: until}, true
 }
 
@@ -242,10 +260,12 @@ func (p *pool) reset() []StateChange {
 	for i := range p.slots {
 		s := &p.slots[i]
 		s.gen++
+		s.epoch++
 		if s.state != StateOK {
 			changes = append(changes, StateChange{Index: i, Label: s.label, From: s.state, To: StateOK})
 			s.state, s.resetAt = StateOK, time.Time{}
 		}
+		p.share(i)
 	}
 	p.rebuild()
 	close(p.wake)
@@ -292,4 +312,80 @@ func (p *pool) exhausted() (*NoKeysError, <-chan struct{}) {
 		}
 	}
 	return e, p.wake
+}
+
+// record is key i's shared state.
+func (p *pool) record(i int) Record {
+	s := &p.slots[i]
+	return Record{Key: s.fp, State: s.state, Reason: s.reason, ResetAt: s.resetAt, Epoch: s.epoch}
+}
+
+// share queues key i's state for the store's writer, if there is a store.
+// The caller holds the lock.
+func (p *pool) share(i int) {
+	if p.pending == nil {
+		return
+	}
+	p.pending[p.slots[i].fp] = p.record(i)
+	p.poke()
+}
+
+// poke wakes the writer, unless it is already due to wake.
+func (p *pool) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takePending hands the queued records to the writer.
+func (p *pool) takePending() []Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Record, 0, len(p.pending))
+	for fp, r := range p.pending {
+		out = append(out, r)
+		delete(p.pending, fp)
+	}
+	return out
+}
+
+// requeue puts back records the writer could not save, merged with any
+// change queued since.
+func (p *pool) requeue(records []Record) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range records {
+		if newer, ok := p.pending[r.Key]; ok {
+			r = r.Merge(newer)
+		}
+		p.pending[r.Key] = r
+	}
+}
+
+// apply merges a record from the store into its key's state. A record of a
+// key this pool does not hold is ignored. It returns the change, if any.
+func (p *pool) apply(r Record) (StateChange, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i, ok := p.byFP[r.Key]
+	if !ok {
+		return StateChange{}, false
+	}
+	s := &p.slots[i]
+	local := p.record(i)
+	merged := local.Merge(r)
+	if merged == local {
+		return StateChange{}, false
+	}
+	if merged.Epoch != s.epoch {
+		s.gen++ // reset elsewhere: verdicts on attempts in flight are stale
+	}
+	from := s.state
+	s.epoch, s.reason = merged.Epoch, merged.Reason
+	p.move(i, merged.State, merged.ResetAt)
+	if merged.State == StateDead {
+		p.burst, p.suspect = 0, "" // another replica's kill is not a burst of ours
+	}
+	return StateChange{Index: i, Label: s.label, From: from, To: s.state, Reason: s.reason, ResetAt: s.resetAt}, true
 }

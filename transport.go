@@ -24,7 +24,8 @@ type Transport struct {
 	cfg      *config
 	pool     *pool
 	counters *counters
-	canRetry bool // whether any request can make a second attempt
+	canRetry bool    // whether any request can make a second attempt
+	sync     *syncer // nil without a Store
 }
 
 // New returns a Transport for keys, configured by opts. It refuses an empty
@@ -46,12 +47,27 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 	if err := validateKeys(keys); err != nil {
 		return nil, err
 	}
-	return &Transport{
+	t := &Transport{
 		cfg:      cfg,
 		pool:     newPool(keys, cfg),
 		counters: new(counters),
 		canRetry: len(keys) > 1 || cfg.maxAttempts > 1 || cfg.maxWait > 0,
-	}, nil
+	}
+	if cfg.store != nil {
+		t.sync = startSync(t)
+	}
+	return t, nil
+}
+
+// Close stops the goroutines that share state through the Store of
+// WithStore, after a last attempt, of at most a second, to write what is
+// pending. Without a store it does nothing. The Transport still works after
+// Close, on local state only.
+func (t *Transport) Close() error {
+	if t.sync != nil {
+		t.sync.stop()
+	}
+	return nil
 }
 
 // RoundTrip sends req with a key from the pool, replaying it on another key

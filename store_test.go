@@ -1,0 +1,392 @@
+package credpool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRecordMerge(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ok0 := Record{Key: "k", State: StateOK, Epoch: 0}
+	dead0 := Record{Key: "k", State: StateDead, Reason: ReasonAuthPermanent, Epoch: 0}
+	ok1 := Record{Key: "k", State: StateOK, Epoch: 1}
+	soon := Record{Key: "k", State: StateExhausted, Reason: ReasonRateLimit, ResetAt: now.Add(time.Minute)}
+	late := Record{Key: "k", State: StateExhausted, Reason: ReasonBilling, ResetAt: now.Add(time.Hour)}
+	cases := []struct {
+		name string
+		a, b Record
+		want Record
+	}{
+		{"dead beats ok", ok0, dead0, dead0},
+		{"a stale ok never resurrects a dead key", dead0, ok0, dead0},
+		{"a newer Reset beats dead", dead0, ok1, ok1},
+		{"dead after the Reset beats it", ok1, Record{Key: "k", State: StateDead, Epoch: 1}, Record{Key: "k", State: StateDead, Epoch: 1}},
+		{"cooldowns merge to the later", soon, late, late},
+		{"cooldowns merge to the later, either order", late, soon, late},
+		{"a cooldown beats ok", ok0, soon, soon},
+		{"dead beats a cooldown", late, dead0, dead0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.a.Merge(tc.b))
+		})
+	}
+}
+
+// TestRecordMergeLaws checks that replicas that see the same records in any
+// order agree: Merge is commutative, associative and idempotent.
+func TestRecordMergeLaws(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	states := []State{StateOK, StateExhausted, StateDead}
+	reasons := []Reason{"", ReasonRateLimit, ReasonBilling, ReasonAuthPermanent}
+	random := func() Record {
+		r := Record{Key: "k", State: states[rng.IntN(3)], Reason: reasons[rng.IntN(4)], Epoch: uint64(rng.IntN(3))}
+		if r.State == StateExhausted {
+			r.ResetAt = base.Add(time.Duration(rng.IntN(4)) * time.Minute)
+		}
+		return r
+	}
+	for i := 0; i < 5000; i++ {
+		a, b, c := random(), random(), random()
+		require.Equal(t, a.Merge(b), b.Merge(a), "commutative: %+v %+v", a, b)
+		require.Equal(t, a.Merge(b).Merge(c), a.Merge(b.Merge(c)), "associative")
+		require.Equal(t, a, a.Merge(a), "idempotent")
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	a := Fingerprint(defaultSalt, keyA)
+	assert.Len(t, a, 32)
+	assert.Equal(t, a, Fingerprint(defaultSalt, keyA), "stable, so replicas agree")
+	assert.NotEqual(t, a, Fingerprint(defaultSalt, keyB))
+	assert.NotEqual(t, a, Fingerprint([]byte("other salt"), keyA))
+	assert.NotContains(t, a, keyA[len(keyA)-4:])
+}
+
+// memStore is a Store in memory that any number of Transports share, with
+// switches to make it fail or stall.
+type memStore struct {
+	mu       sync.Mutex
+	records  map[string]Record
+	watchers map[chan Record]bool
+	saves    atomic.Int64
+	down     atomic.Bool
+	stall    chan struct{} // while non-nil, Save waits on it
+}
+
+func newMemStore() *memStore {
+	return &memStore{records: map[string]Record{}, watchers: map[chan Record]bool{}}
+}
+
+var errStoreDown = errors.New("store down")
+
+func (m *memStore) Save(ctx context.Context, r Record) error {
+	m.saves.Add(1)
+	m.mu.Lock()
+	stall := m.stall
+	m.mu.Unlock()
+	if stall != nil {
+		select {
+		case <-stall:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if m.down.Load() {
+		return errStoreDown
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.records[r.Key]; ok {
+		r = old.Merge(r)
+	}
+	m.records[r.Key] = r
+	for w := range m.watchers {
+		select {
+		case w <- r:
+		default: // a slow watcher catches up on its next Watch
+		}
+	}
+	return nil
+}
+
+func (m *memStore) Watch(ctx context.Context, apply func(Record)) error {
+	if m.down.Load() {
+		return errStoreDown
+	}
+	w := make(chan Record, 1024)
+	m.mu.Lock()
+	m.watchers[w] = true
+	all := make([]Record, 0, len(m.records))
+	for _, r := range m.records {
+		all = append(all, r)
+	}
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.watchers, w)
+		m.mu.Unlock()
+	}()
+	for _, r := range all {
+		apply(r)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-w:
+			apply(r)
+		case <-tick.C:
+			if m.down.Load() {
+				return errStoreDown
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (m *memStore) get(key string) (Record, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.records[Fingerprint(defaultSalt, key)]
+	return r, ok
+}
+
+// storeTransport builds a Transport on store that is closed with the test.
+func storeTransport(t *testing.T, store Store, keys []string, opts ...Option) *Transport {
+	t.Helper()
+	tr := newTransport(t, keys, append([]Option{WithStore(store)}, opts...)...)
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func TestSharedKillReachesOtherReplica(t *testing.T) {
+	store := newMemStore()
+	p := newProvider(t, func(key string, _ int) reply {
+		if key == keyA {
+			return reply{status: 401, body: bodyRevoked}
+		}
+		return reply{status: 200, body: "ok"}
+	})
+	a := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
+	b := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
+	get(t, a, p.URL)
+	require.Equal(t, StateDead, a.Status()[0].State)
+	require.Eventually(t, func() bool { return b.Status()[0].State == StateDead }, time.Second, time.Millisecond,
+		"replica B learns of the kill without failing a request")
+	assert.Equal(t, ReasonAuthPermanent, b.Status()[0].Reason)
+	get(t, b, p.URL)
+	assert.Equal(t, 1, p.count(keyA), "replica B never sends the dead key")
+}
+
+func TestSharedCooldownAndReset(t *testing.T) {
+	store := newMemStore()
+	a := storeTransport(t, store, []string{keyA, keyB})
+	b := storeTransport(t, store, []string{keyA, keyB})
+	l, _, _ := a.pool.acquire(-1)
+	until := time.Now().Add(time.Hour).Round(0)
+	change, ok := a.pool.fail(l, verdict{reason: ReasonBilling}, 429, until)
+	require.True(t, ok, "%+v", change)
+	require.Eventually(t, func() bool { return b.Status()[l.index].State == StateExhausted }, time.Second, time.Millisecond)
+	assert.True(t, until.Equal(b.Status()[l.index].ResetAt), "the same deadline")
+
+	b.Reset()
+	require.Eventually(t, func() bool { return a.Status()[l.index].State == StateOK }, time.Second, time.Millisecond,
+		"a Reset is an event: it revives the key everywhere")
+}
+
+func TestStaleWriteDoesNotResurrect(t *testing.T) {
+	store := newMemStore()
+	fp := Fingerprint(defaultSalt, keyA)
+	require.NoError(t, store.Save(context.Background(), Record{Key: fp, State: StateDead, Reason: ReasonAuthPermanent}))
+	require.NoError(t, store.Save(context.Background(), Record{Key: fp, State: StateOK}))
+	r, _ := store.get(keyA)
+	assert.Equal(t, StateDead, r.State)
+}
+
+func TestNoStoreCallsOnSuccess(t *testing.T) {
+	store := newMemStore()
+	p := newProvider(t, nil)
+	tr := storeTransport(t, store, []string{keyA, keyB})
+	for i := 0; i < 50; i++ {
+		get(t, tr, p.URL)
+	}
+	assert.Zero(t, store.saves.Load())
+}
+
+func TestStoreDownOrSlowNeverBlocksRequests(t *testing.T) {
+	store := newMemStore()
+	store.mu.Lock()
+	store.stall = make(chan struct{})
+	store.mu.Unlock()
+	var logs syncBuffer
+	p := newProvider(t, func(key string, _ int) reply {
+		if key == keyA {
+			return reply{status: 401, body: bodyRevoked}
+		}
+		return reply{status: 200, body: "ok"}
+	})
+	tr := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst), WithLogger(newTestLogger(&logs)))
+
+	start := time.Now()
+	status, _ := get(t, tr, p.URL) // kills keyA: its Save stalls
+	assert.Equal(t, 200, status)
+	assert.Less(t, time.Since(start), time.Second, "a stalled store does not hold up the request")
+
+	store.down.Store(true)
+	store.mu.Lock()
+	close(store.stall) // the stalled Save now fails
+	store.stall = nil
+	store.mu.Unlock()
+	for i := 0; i < 5; i++ {
+		status, _ := get(t, tr, p.URL)
+		assert.Equal(t, 200, status, "requests flow on local state")
+	}
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "store unavailable") }, time.Second, time.Millisecond)
+
+	store.down.Store(false)
+	require.Eventually(t, func() bool {
+		r, ok := store.get(keyA)
+		return ok && r.State == StateDead
+	}, 5*time.Second, 5*time.Millisecond, "the kill reaches the store once it returns")
+	assert.Equal(t, 1, strings.Count(logs.String(), "store unavailable"), "logged once per outage")
+	assert.Contains(t, logs.String(), "store available again")
+}
+
+func TestRestartKeepsDeadKeyDead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	store, err := NewFileStore(path)
+	require.NoError(t, err)
+	p := newProvider(t, func(key string, _ int) reply {
+		if key == keyA {
+			return reply{status: 401, body: bodyRevoked}
+		}
+		return reply{status: 200, body: "ok"}
+	})
+	first := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
+	get(t, first, p.URL)
+	require.NoError(t, first.Close())
+
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assertNoSecret(t, "state file", string(data), keyA, keyB)
+
+	store2, err := NewFileStore(path)
+	require.NoError(t, err)
+	second := storeTransport(t, store2, []string{keyA, keyB}, WithStrategy(FillFirst))
+	require.Eventually(t, func() bool { return second.Status()[0].State == StateDead }, time.Second, time.Millisecond)
+	get(t, second, p.URL)
+	assert.Equal(t, 1, p.count(keyA), "after the restart the dead key is never sent")
+}
+
+func TestFileStoreRefusesCorruptAndForeignFiles(t *testing.T) {
+	for name, content := range map[string]string{
+		"corrupt": `{"format":"credpool/v1","records":{`,
+		"foreign": `{"name":"some other program's config"}`,
+		"not JSON": "key=value\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+			_, err := NewFileStore(path)
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "credpool: file store "+path), err.Error())
+			data, _ := os.ReadFile(path)
+			assert.Equal(t, content, string(data), "nothing lost")
+		})
+	}
+	_, err := NewFileStore(filepath.Join(t.TempDir(), "missing-dir", "state.json"))
+	assert.Error(t, err)
+}
+
+func TestFileStoreTurnsCorruptWhileRunning(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	store, err := NewFileStore(path)
+	require.NoError(t, err)
+	require.NoError(t, store.Save(context.Background(), Record{Key: "a", State: StateDead}))
+	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o600))
+	err = store.Save(context.Background(), Record{Key: "b", State: StateDead})
+	assert.ErrorContains(t, err, "corrupt")
+	data, _ := os.ReadFile(path)
+	assert.Equal(t, "garbage", string(data), "a corrupt file is not overwritten")
+}
+
+// TestFileStoreTwoProcesses runs this test binary twice more, as two
+// processes saving to one file at once, and checks that no save was lost.
+func TestFileStoreTwoProcesses(t *testing.T) {
+	if os.Getenv("CREDPOOL_FILESTORE_WRITER") != "" {
+		fileStoreWriter(t)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	const perProcess = 40
+	var cmds []*exec.Cmd
+	var outputs []*bytes.Buffer
+	for w := 0; w < 2; w++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFileStoreTwoProcesses$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "CREDPOOL_FILESTORE_WRITER="+strconv.Itoa(w), "CREDPOOL_FILESTORE_PATH="+path,
+			"CREDPOOL_FILESTORE_N="+strconv.Itoa(perProcess))
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		require.NoError(t, cmd.Start())
+		cmds, outputs = append(cmds, cmd), append(outputs, &out)
+	}
+	for i, cmd := range cmds {
+		require.NoError(t, cmd.Wait(), outputs[i].String())
+	}
+	store, err := NewFileStore(path)
+	require.NoError(t, err)
+	records, err := store.read()
+	require.NoError(t, err)
+	assert.Len(t, records, 2*perProcess, "every save of both processes is in the file")
+}
+
+// fileStoreWriter is one of the two processes of TestFileStoreTwoProcesses.
+func fileStoreWriter(t *testing.T) {
+	store, err := NewFileStore(os.Getenv("CREDPOOL_FILESTORE_PATH"))
+	require.NoError(t, err)
+	n, _ := strconv.Atoi(os.Getenv("CREDPOOL_FILESTORE_N"))
+	w := os.Getenv("CREDPOOL_FILESTORE_WRITER")
+	for i := 0; i < n; i++ {
+		r := Record{Key: fmt.Sprintf("w%s-%d", w, i), State: StateExhausted, Reason: ReasonRateLimit, ResetAt: time.Now().Add(time.Minute)}
+		require.NoError(t, store.Save(context.Background(), r))
+	}
+}
+
+func TestSharedThroughFileStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	sa, err := NewFileStore(path)
+	require.NoError(t, err)
+	sb, err := NewFileStore(path)
+	require.NoError(t, err)
+	p := newProvider(t, func(key string, _ int) reply {
+		if key == keyA {
+			return reply{status: 429, header: map[string]string{"Retry-After": "600"}, body: bodyRateLimit}
+		}
+		return reply{status: 200, body: "ok"}
+	})
+	a := storeTransport(t, sa, []string{keyA, keyB}, WithStrategy(FillFirst))
+	b := storeTransport(t, sb, []string{keyA, keyB}, WithStrategy(FillFirst))
+	get(t, a, p.URL)
+	require.Eventually(t, func() bool { return b.Status()[0].State == StateExhausted }, 2*time.Second, 5*time.Millisecond)
+	assert.WithinDuration(t, a.Status()[0].ResetAt, b.Status()[0].ResetAt, time.Millisecond)
+	var _ http.RoundTripper = b
+}
