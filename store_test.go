@@ -299,8 +299,8 @@ func TestRestartKeepsDeadKeyDead(t *testing.T) {
 
 func TestFileStoreRefusesCorruptAndForeignFiles(t *testing.T) {
 	for name, content := range map[string]string{
-		"corrupt": `{"format":"credpool/v1","records":{`,
-		"foreign": `{"name":"some other program's config"}`,
+		"corrupt":  `{"format":"credpool/v1","records":{`,
+		"foreign":  `{"name":"some other program's config"}`,
 		"not JSON": "key=value\n",
 	} {
 		t.Run(name, func(t *testing.T) {
