@@ -149,3 +149,23 @@ func BenchmarkFailover(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStoreAttached is the success path with and without a Store: the
+// store must cost nothing there, neither time nor allocations nor calls.
+func BenchmarkStoreAttached(b *testing.B) {
+	plain, err := New(benchKeys(2), WithBase(cannedOK{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := newMemStore()
+	shared, err := New(benchKeys(2), WithBase(cannedOK{}), WithStore(store))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer shared.Close()
+	b.Run("store=none", func(b *testing.B) { runSuccess(b, plain) })
+	b.Run("store=attached", func(b *testing.B) { runSuccess(b, shared) })
+	if n := store.saves.Load(); n != 0 {
+		b.Fatalf("%d store calls on the success path", n)
+	}
+}

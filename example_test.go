@@ -7,7 +7,10 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/credpool/credpool"
 )
@@ -111,4 +114,36 @@ func ExampleKeyError() {
 	// Output:
 	// credpool: key 1 has a space, control or non-ASCII byte at offset 24
 	// true
+}
+
+// Two replicas share key state through a file (use redisstore for replicas
+// on several machines). A key revoked under one is out of rotation for the
+// other at once, and stays dead across restarts.
+func ExampleNewFileStore() {
+	api := fakeOpenAI()
+	defer api.Close()
+	dir, _ := os.MkdirTemp("", "credpool")
+	defer os.RemoveAll(dir)
+	store, err := credpool.NewFileStore(filepath.Join(dir, "keys.json"))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	keys := []string{"sk-proj-example-key-number-one-REVOKED0", "sk-proj-example-key-number-two-GOODKEY1"}
+	replicaA, _ := credpool.New(keys, credpool.WithStore(store))
+	defer replicaA.Close()
+	replicaB, _ := credpool.New(keys, credpool.WithStore(store))
+	defer replicaB.Close()
+
+	resp, _ := (&http.Client{Transport: replicaA}).Get(api.URL) // replica A meets the revoked key
+	resp.Body.Close()
+
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if replicaB.Status()[0].State == credpool.StateDead {
+			break
+		}
+	}
+	fmt.Println("replica B:", replicaB.Status()[0].Label, replicaB.Status()[0].State)
+	// Output:
+	// replica B: sk-…KED0 dead
 }
