@@ -251,23 +251,29 @@ func (p *pool) cool(l lease, until time.Time) (StateChange, bool) {
 	return StateChange{Index: l.index, Label: s.label, From: StateOK, To: StateExhausted, Reason: ReasonRateLimit, ResetAt: until}, true
 }
 
-// reset puts every key back in StateOK, makes verdicts on attempts already in
-// flight stale, and wakes requests waiting for a key.
-func (p *pool) reset() []StateChange {
+// reset puts the keys at indexes (every key if none is given) back in
+// StateOK, makes verdicts on attempts already in flight with them stale, and
+// wakes requests waiting for a key.
+func (p *pool) reset(indexes ...int) []StateChange {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(indexes) == 0 {
+		indexes = make([]int, len(p.slots))
+		for i := range indexes {
+			indexes[i] = i
+		}
+	}
 	var changes []StateChange
-	for i := range p.slots {
+	for _, i := range indexes {
 		s := &p.slots[i]
 		s.gen++
 		s.epoch++
 		if s.state != StateOK {
 			changes = append(changes, StateChange{Index: i, Label: s.label, From: s.state, To: StateOK})
-			s.state, s.resetAt = StateOK, time.Time{}
+			p.move(i, StateOK, time.Time{})
 		}
 		p.share(i)
 	}
-	p.rebuild()
 	close(p.wake)
 	p.wake = make(chan struct{})
 	return changes

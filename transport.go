@@ -108,6 +108,19 @@ func (t *Transport) Reset() {
 	}
 }
 
+// ResetKey puts the key at index (its position in the slice given to New)
+// back in rotation, as Reset does for every key: after rotating one secret,
+// or from a status page.
+func (t *Transport) ResetKey(index int) error {
+	if index < 0 || index >= len(t.pool.slots) {
+		return fmt.Errorf("credpool: ResetKey: no key at index %d (the pool has %d)", index, len(t.pool.slots))
+	}
+	for _, c := range t.pool.reset(index) {
+		t.emit(context.Background(), c)
+	}
+	return nil
+}
+
 // CloseIdleConnections closes the idle connections of the base transport, if
 // it has such a method.
 func (t *Transport) CloseIdleConnections() {

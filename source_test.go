@@ -1,0 +1,61 @@
+package credpool
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestKeysFromEnv(t *testing.T) {
+	cases := []struct {
+		name, value string
+		want        []string
+		err         string
+	}{
+		{"comma-separated", keyA + "," + keyB, []string{keyA, keyB}, ""},
+		{"lines, CRLF and blanks", keyA + "\r\n\n  " + keyB + "  \n", []string{keyA, keyB}, ""},
+		{"empty", " , \n", nil, "credpool: environment variable CREDPOOL_TEST_KEYS holds no keys"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CREDPOOL_TEST_KEYS", tc.value)
+			keys, err := KeysFromEnv("CREDPOOL_TEST_KEYS")
+			if tc.err != "" {
+				assert.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, keys)
+		})
+	}
+	_, err := KeysFromEnv("CREDPOOL_TEST_UNSET_VARIABLE")
+	assert.EqualError(t, err, "credpool: environment variable CREDPOOL_TEST_UNSET_VARIABLE is not set")
+}
+
+func TestKeysFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys")
+	require.NoError(t, os.WriteFile(path, []byte("# production keys\n"+keyA+"\n\n"+keyB+", "+keyC+"\n"), 0o600))
+	keys, err := KeysFromFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, []string{keyA, keyB, keyC}, keys)
+
+	_, err = KeysFromFile(filepath.Join(t.TempDir(), "missing"))
+	assert.ErrorContains(t, err, "credpool: reading keys: open ")
+	require.NoError(t, os.WriteFile(path, []byte("# nothing\n"), 0o600))
+	_, err = KeysFromFile(path)
+	assert.EqualError(t, err, "credpool: "+path+" holds no keys")
+}
+
+func TestResetKey(t *testing.T) {
+	p := newProvider(t, func(string, int) reply { return reply{status: 401, body: bodyRevoked} })
+	tr := newTransport(t, []string{keyA, keyB})
+	get(t, tr, p.URL)
+	require.NoError(t, tr.ResetKey(1))
+	assert.Equal(t, StateDead, tr.Status()[0].State)
+	assert.Equal(t, StateOK, tr.Status()[1].State)
+	assert.EqualError(t, tr.ResetKey(2), "credpool: ResetKey: no key at index 2 (the pool has 2)")
+	assert.Error(t, tr.ResetKey(-1))
+}
