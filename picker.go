@@ -1,14 +1,15 @@
 package credpool
 
 import (
-	"math/bits"
 	"math/rand/v2"
+	"sync/atomic"
 )
 
 // picker chooses among the usable keys by one strategy. The pool tells it
 // when a key enters or leaves the usable set, so that a choice never scans the
 // pool: with 10,000 keys, most of them dead or cooling, a choice still costs
-// the same as with one. Pickers are guarded by the pool's mutex.
+// the same as with one. Pickers are guarded by the pool's mutex, except for
+// roster's pick, which is safe without it.
 type picker interface {
 	add(i int)          // key i became usable
 	remove(i int)       // key i is no longer usable
@@ -17,15 +18,10 @@ type picker interface {
 }
 
 func newPicker(s Strategy, n int) picker {
-	switch s {
-	case FillFirst:
-		return &firstSet{words: make([]uint64, (n+63)/64)}
-	case LeastUsed:
-		return newQueue(n, true)
-	case Random:
-		return &members{pos: filled(n)}
+	if s == LeastUsed {
+		return newQueue(n)
 	}
-	return newQueue(n, false)
+	return &roster{strategy: s, in: make([]bool, n), dirty: true}
 }
 
 // filled returns n positions, all -1: no key is in the structure yet.
@@ -37,21 +33,85 @@ func filled(n int) []int32 {
 	return p
 }
 
-// queue is the usable set in the order keys are to be used, as a ring linked
-// through two arrays so every operation is O(1). A chosen key moves to the
-// back. For RoundRobin a key that becomes usable joins at the back too; for
-// LeastUsed it joins at the front. Since the front key is always one with
-// the fewest attempts (each pick adds one, and moves it behind every key
-// with fewer), the front is the least used key without a heap: counts of the
-// queued keys never differ by more than one.
+// roster is the usable set of RoundRobin, FillFirst and Random: a list of
+// the usable keys, in the order given to New, rebuilt under the pool's lock
+// on every change and published atomically, so that a choice, the one thing
+// every request does, takes no lock at all. Changes are rare; choices are not.
+type roster struct {
+	strategy Strategy
+	in       []bool // under the pool's lock
+	dirty    bool   // in changed since the last publish
+	list     atomic.Pointer[[]int32]
+	turn     atomic.Uint64 // RoundRobin's count of choices
+}
+
+func (r *roster) add(i int) {
+	if !r.in[i] {
+		r.in[i], r.dirty = true, true
+	}
+}
+
+func (r *roster) remove(i int) {
+	if r.in[i] {
+		r.in[i], r.dirty = false, true
+	}
+}
+
+// publish makes the changes since the last publish visible to pick.
+func (r *roster) publish() {
+	if !r.dirty {
+		return
+	}
+	list := make([]int32, 0, len(r.in))
+	for i, in := range r.in {
+		if in {
+			list = append(list, int32(i))
+		}
+	}
+	r.list.Store(&list)
+	r.dirty = false
+}
+
+// pick chooses from the published list; it needs no lock.
+func (r *roster) pick(avoid int) int {
+	published := r.list.Load()
+	if published == nil {
+		return -1
+	}
+	list := *published
+	n := len(list)
+	if n == 0 {
+		return -1
+	}
+	var j int
+	switch r.strategy {
+	case FillFirst:
+	case Random:
+		j = rand.IntN(n)
+	default:
+		j = int((r.turn.Add(1) - 1) % uint64(n))
+	}
+	if int(list[j]) == avoid && n > 1 {
+		j = (j + 1) % n
+	}
+	return int(list[j])
+}
+
+func (r *roster) used(int) {}
+
+// queue is LeastUsed's usable set, in the order keys are to be used, as a
+// ring linked through two arrays so every operation is O(1). A chosen key
+// moves to the back; a key that becomes usable joins at the front. Since the
+// front key is always one with the fewest attempts (each pick adds one, and
+// moves it behind every key with fewer), the front is the least used key
+// without a heap: counts of the queued keys never differ by more than one.
 type queue struct {
 	next, prev []int32
 	head       int32 // -1 when empty
-	front      bool  // new keys join at the front (LeastUsed)
 }
 
-func newQueue(n int, front bool) *queue {
-	return &queue{next: filled(n), prev: filled(n), head: -1, front: front}
+func newQueue(n int) *queue {
+	return &queue{next: filled(n), prev: filled(n), head: -1}
 }
 
 func (q *queue) add(i int) {
@@ -59,9 +119,7 @@ func (q *queue) add(i int) {
 		return
 	}
 	q.insertBeforeHead(int32(i))
-	if q.front {
-		q.head = int32(i)
-	}
+	q.head = int32(i)
 }
 
 // insertBeforeHead puts i at the back of the ring, or makes it the ring.
@@ -111,93 +169,3 @@ func (q *queue) used(i int) {
 	q.remove(i)
 	q.insertBeforeHead(int32(i))
 }
-
-// members is the usable set as a dense list, for Random. Removal swaps the
-// last member into the gap, so a draw stays O(1).
-type members struct {
-	list []int32
-	pos  []int32 // key -> index in list, -1 if absent
-}
-
-func (m *members) add(i int) {
-	if m.pos[i] >= 0 {
-		return
-	}
-	m.pos[i] = int32(len(m.list))
-	m.list = append(m.list, int32(i))
-}
-
-func (m *members) remove(i int) {
-	p := m.pos[i]
-	if p < 0 {
-		return
-	}
-	last := m.list[len(m.list)-1]
-	m.list[p], m.pos[last] = last, p
-	m.list = m.list[:len(m.list)-1]
-	m.pos[i] = -1
-}
-
-func (m *members) pick(avoid int) int {
-	n := len(m.list)
-	if n == 0 {
-		return -1
-	}
-	j := rand.IntN(n)
-	if int(m.list[j]) == avoid && n > 1 {
-		j = (j + 1) % n
-	}
-	return int(m.list[j])
-}
-
-func (m *members) used(int) {}
-
-// firstSet is the usable set as a bitset, for FillFirst: the lowest set bit is
-// the first usable key in the order given to New. lo skips the words of keys
-// that died or cool at the front, so a dead prefix costs nothing per request.
-type firstSet struct {
-	words []uint64
-	lo    int // no word below lo has a bit set
-}
-
-func (f *firstSet) add(i int) {
-	f.words[i/64] |= 1 << (i % 64)
-	f.lo = min(f.lo, i/64)
-}
-
-func (f *firstSet) remove(i int) { f.words[i/64] &^= 1 << (i % 64) }
-
-func (f *firstSet) pick(avoid int) int {
-	first := f.next(0)
-	if first == avoid && first >= 0 {
-		if second := f.next(first + 1); second >= 0 {
-			return second
-		}
-	}
-	return first
-}
-
-// next returns the first set bit at or after i, or -1.
-func (f *firstSet) next(i int) int {
-	w := max(i/64, f.lo)
-	if w == i/64 {
-		if word := f.words[w] >> (i % 64); word != 0 {
-			return i + bits.TrailingZeros64(word)
-		}
-		w++
-	}
-	for ; w < len(f.words); w++ {
-		if f.words[w] != 0 {
-			if i == 0 {
-				f.lo = w
-			}
-			return w*64 + bits.TrailingZeros64(f.words[w])
-		}
-	}
-	if i == 0 {
-		f.lo = len(f.words)
-	}
-	return -1
-}
-
-func (f *firstSet) used(int) {}

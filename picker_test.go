@@ -28,9 +28,11 @@ func TestPickersAgainstModel(t *testing.T) {
 					}
 					p.add(i)
 					in[i] = true
+					publish(p)
 				case op < 4:
 					p.remove(i)
 					delete(in, i)
+					publish(p)
 				default:
 					avoid := -1
 					if rng.IntN(2) == 0 {
@@ -56,6 +58,13 @@ func TestPickersAgainstModel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// publish does what the pool does after every change under its lock.
+func publish(p picker) {
+	if r, ok := p.(*roster); ok {
+		r.publish()
 	}
 }
 
@@ -96,6 +105,7 @@ func TestRoundRobinVisitsEveryMember(t *testing.T) {
 	}
 	p.remove(3)
 	p.remove(7)
+	publish(p)
 	seen := map[int]int{}
 	for i := 0; i < 80; i++ {
 		k := p.pick(-1)

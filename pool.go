@@ -19,6 +19,7 @@ type pool struct {
 	picker  picker        // the usable keys, by strategy
 	cooling coolingHeap   // the cooling keys, soonest reset first
 	wake    chan struct{} // closed (and replaced) when Reset makes keys usable
+	soonest atomic.Int64  // UnixNano of the soonest cooldown's end; 0 when no key cools
 	burst   int           // keys killed since the last success
 	suspect string        // why the outage guard held back the last kill
 
@@ -34,19 +35,38 @@ type pool struct {
 // slot is one key and its state. The key lives only inside value, the
 // ready-made header value, which is never logged or printed.
 type slot struct {
-	value      []string // {prefix + key}: set on every attempt as it is, so the success path allocates nothing for it
+	id         atomic.Pointer[keyID] // the key's header value and generation, read without the lock
 	label      string   // redacted
 	state      State
 	reason     Reason
 	resetAt    time.Time
-	gen        uint64 // bumped by Reset and refresh: verdicts on older attempts are ignored
 	fp         string // the key's fingerprint in the store
 	epoch      uint64 // Resets the key has had, here or anywhere sharing the store
-	requests   uint64
+	requests   atomic.Uint64 // counted without the lock on the success path
 	failures   uint64
 	refreshing chan struct{} // non-nil while a refresh runs; closed when it ends
 	remaining  atomic.Int64  // the provider's last remaining-requests count; -1 if never seen
 }
+
+// keyID is what an attempt takes from a slot: the header value, and the
+// generation, bumped by Reset and refresh so that verdicts on older attempts
+// are ignored. It is replaced, never changed, so readers need no lock.
+type keyID struct {
+	gen   uint64
+	value []string // {prefix + key}: set on every attempt as it is, so the success path allocates nothing for it
+}
+
+// renew bumps the slot's generation, and sets a new header value if value is
+// not nil. The caller holds the pool's lock.
+func (s *slot) renew(value []string) {
+	old := s.id.Load()
+	if value == nil {
+		value = old.value
+	}
+	s.id.Store(&keyID{gen: old.gen + 1, value: value})
+}
+
+func (s *slot) gen() uint64 { return s.id.Load().gen }
 
 // lease is one attempt's claim on a key: which slot, and in which generation,
 // so the verdict is charged to the key that was actually sent, and not at all
@@ -69,7 +89,8 @@ func newPool(keys []string, cfg *config) *pool {
 	}
 	for i, l := range labels(keys) {
 		s := &p.slots[i]
-		s.value, s.label, s.state = []string{cfg.prefix + keys[i]}, l, StateOK
+		s.label, s.state = l, StateOK
+		s.id.Store(&keyID{value: []string{cfg.prefix + keys[i]}})
 		s.remaining.Store(-1)
 	}
 	if cfg.store != nil {
@@ -96,6 +117,21 @@ func (p *pool) rebuild() {
 			p.cooling.set(i)
 		}
 	}
+	p.publish()
+}
+
+// publish makes the pool's changes visible to the lock-free path of
+// acquire: the usable keys, and when the soonest cooldown ends. Every method
+// that changes a key's state calls it before it releases the lock.
+func (p *pool) publish() {
+	if r, ok := p.picker.(*roster); ok {
+		r.publish()
+	}
+	var soonest int64
+	if len(p.cooling.keys) > 0 {
+		soonest = p.slots[p.cooling.keys[0]].resetAt.UnixNano()
+	}
+	p.soonest.Store(soonest)
 }
 
 // move puts key i in state, keeping the picker and the cooling heap in step.
@@ -121,22 +157,37 @@ func (p *pool) move(i int, state State, resetAt time.Time) {
 // is usable, so a retry after a server error goes to another key where it
 // can. ok is false when no key is usable. Keys whose cooldown ended come back
 // into rotation first; revived describes their return.
+//
+// For every strategy but LeastUsed, a choice while no cooldown has ended
+// takes no lock: it reads the published roster.
 func (p *pool) acquire(avoid int) (l lease, revived []StateChange, ok bool) {
+	if r, fast := p.picker.(*roster); fast {
+		if soonest := p.soonest.Load(); soonest == 0 || time.Now().UnixNano() < soonest {
+			if i := r.pick(avoid); i >= 0 {
+				return p.lease(i), nil, true
+			}
+		}
+	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if len(p.cooling.keys) > 0 {
 		revived = p.revive(time.Now())
+		p.publish()
 	}
 	i := p.picker.pick(avoid)
 	if i < 0 {
-		p.mu.Unlock()
 		return lease{}, revived, false
 	}
-	s := &p.slots[i]
-	s.requests++
 	p.picker.used(i)
-	l = lease{index: i, gen: s.gen, value: s.value}
-	p.mu.Unlock()
-	return l, revived, true
+	return p.lease(i), revived, true
+}
+
+// lease counts an attempt on key i and returns the claim on it.
+func (p *pool) lease(i int) lease {
+	s := &p.slots[i]
+	s.requests.Add(1)
+	id := s.id.Load()
+	return lease{index: i, gen: id.gen, value: id.value}
 }
 
 // revive brings back every key whose cooldown ended by now.
@@ -166,9 +217,10 @@ func (p *pool) revive(now time.Time) []StateChange {
 func (p *pool) fail(l lease, v verdict, status int, until time.Time) (StateChange, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.publish() // before the unlock
 	s := &p.slots[l.index]
 	s.failures++
-	if s.gen != l.gen || s.state == StateDead {
+	if s.gen() != l.gen || s.state == StateDead {
 		return StateChange{}, false
 	}
 	from := s.state
@@ -241,8 +293,9 @@ func (p *pool) succeed(l lease, remaining int64, known bool) {
 func (p *pool) cool(l lease, until time.Time) (StateChange, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.publish() // before the unlock
 	s := &p.slots[l.index]
-	if s.gen != l.gen || s.state != StateOK || !until.After(time.Now()) {
+	if s.gen() != l.gen || s.state != StateOK || !until.After(time.Now()) {
 		return StateChange{}, false
 	}
 	s.reason = ReasonRateLimit
@@ -257,6 +310,7 @@ func (p *pool) cool(l lease, until time.Time) (StateChange, bool) {
 func (p *pool) reset(indexes ...int) []StateChange {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.publish() // before the unlock
 	if len(indexes) == 0 {
 		indexes = make([]int, len(p.slots))
 		for i := range indexes {
@@ -266,7 +320,7 @@ func (p *pool) reset(indexes ...int) []StateChange {
 	var changes []StateChange
 	for _, i := range indexes {
 		s := &p.slots[i]
-		s.gen++
+		s.renew(nil)
 		s.epoch++
 		if s.state != StateOK {
 			changes = append(changes, StateChange{Index: i, Label: s.label, From: s.state, To: StateOK})
@@ -288,7 +342,7 @@ func (p *pool) status() []KeyStatus {
 	for i := range p.slots {
 		s := &p.slots[i]
 		out[i] = KeyStatus{Label: s.label, State: s.state, Reason: s.reason, ResetAt: s.resetAt,
-			Requests: s.requests, Failures: s.failures, Remaining: s.remaining.Load()}
+			Requests: s.requests.Load(), Failures: s.failures, Remaining: s.remaining.Load()}
 		if s.state == StateExhausted && !s.resetAt.After(now) {
 			out[i].State, out[i].ResetAt = StateOK, time.Time{}
 		}
@@ -374,6 +428,7 @@ func (p *pool) requeue(records []Record) {
 func (p *pool) apply(r Record) (StateChange, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.publish() // before the unlock
 	i, ok := p.byFP[r.Key]
 	if !ok {
 		return StateChange{}, false
@@ -385,7 +440,7 @@ func (p *pool) apply(r Record) (StateChange, bool) {
 		return StateChange{}, false
 	}
 	if merged.Epoch != s.epoch {
-		s.gen++ // reset elsewhere: verdicts on attempts in flight are stale
+		s.renew(nil) // reset elsewhere: verdicts on attempts in flight are stale
 	}
 	from := s.state
 	s.epoch, s.reason = merged.Epoch, merged.Reason

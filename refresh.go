@@ -90,7 +90,7 @@ func (p *pool) startRefresh(l lease) (done <-chan struct{}, lead bool) {
 	switch {
 	case s.refreshing != nil:
 		return s.refreshing, false
-	case s.gen != l.gen || s.state == StateDead:
+	case s.gen() != l.gen || s.state == StateDead:
 		return nil, false
 	}
 	s.refreshing = make(chan struct{})
@@ -105,8 +105,7 @@ func (p *pool) endRefresh(i int, header string) {
 	defer p.mu.Unlock()
 	s := &p.slots[i]
 	if header != "" {
-		s.value = []string{header}
-		s.gen++
+		s.renew([]string{header})
 	}
 	close(s.refreshing)
 	s.refreshing = nil
