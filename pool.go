@@ -36,12 +36,12 @@ type pool struct {
 // ready-made header value, which is never logged or printed.
 type slot struct {
 	id         atomic.Pointer[keyID] // the key's header value and generation, read without the lock
-	label      string   // redacted
+	label      string                // redacted
 	state      State
 	reason     Reason
 	resetAt    time.Time
-	fp         string // the key's fingerprint in the store
-	epoch      uint64 // Resets the key has had, here or anywhere sharing the store
+	fp         string        // the key's fingerprint in the store
+	epoch      uint64        // Resets the key has had, here or anywhere sharing the store
 	requests   atomic.Uint64 // counted without the lock on the success path
 	failures   uint64
 	refreshing chan struct{} // non-nil while a refresh runs; closed when it ends
