@@ -152,9 +152,10 @@ func WithBackoff(newBackoff func() backoff.BackOff) Option {
 	}
 }
 
-// WithMaxWait sets the longest a request waits for a cooling key to return
-// when no key is usable. The default is 30 s; 0 never waits. A request never
-// waits past its context's deadline.
+// WithMaxWait sets the longest a request waits, each time, for a cooling key
+// to return when no key is usable. The default is 30 s; 0 never waits. A
+// request never waits past its context's deadline, and waits at most once per
+// attempt, so give requests a deadline to bound their total time.
 func WithMaxWait(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

@@ -1,0 +1,225 @@
+// cli_test.go tests the command line: help and usage errors with their exit
+// statuses, check against a fake provider, the demo, and the proxy command
+// run whole, from its flags to its shutdown.
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credpool/credpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runCLI runs the command line args and returns the exit status and output.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestHelpAndUsageErrors(t *testing.T) {
+	code, out, _ := runCLI(t, "help")
+	assert.Equal(t, exitOK, code)
+	for _, c := range []string{"proxy", "check", "demo"} {
+		assert.Contains(t, out, c)
+	}
+	code, out, _ = runCLI(t, "help", "proxy")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "-upstream")
+	code, out, _ = runCLI(t, "check", "-h")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "-base-url")
+
+	code, _, errOut := runCLI(t)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "Usage:")
+	code, _, errOut = runCLI(t, "serve")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, `unknown command "serve"`)
+	code, _, errOut = runCLI(t, "proxy", "--nope")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "flag provided but not defined: -nope")
+	assert.Contains(t, errOut, "credpool help proxy")
+	code, _, errOut = runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", "--preset", "acme")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "anthropic, azure, deepseek, gemini, github, groq, mistral, openai, openrouter, xai")
+	code, _, errOut = runCLI(t, "proxy", "--upstream")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "flag needs an argument")
+	code, _, errOut = runCLI(t, "demo", "-n", "0")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "-n and -c must be at least 1")
+}
+
+func TestKeysNeverFromArgv(t *testing.T) {
+	code, _, errOut := runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", goodKey)
+	assert.Equal(t, exitUsage, code)
+	assert.NotContains(t, errOut, goodKey, "a key pasted on the command line is not echoed")
+	assert.Contains(t, errOut, "--keys-file or --keys-env")
+
+	t.Setenv("TEST_NO_KEYS", "")
+	code, _, errOut = runCLI(t, "check", "--base-url", "http://127.0.0.1:9", "--keys-env", "TEST_NO_KEYS")
+	assert.Equal(t, exitFail, code)
+	assert.Contains(t, errOut, "TEST_NO_KEYS holds no keys")
+	code, _, errOut = runCLI(t, "check", "--base-url", "http://127.0.0.1:9", "--keys-env", "X", "--keys-file", "/nonexistent")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "exclusive")
+}
+
+func TestProxyRefusesToStartOpen(t *testing.T) {
+	t.Setenv("CREDPOOL_CLIENT_TOKEN", "")
+	t.Setenv("CREDPOOL_KEYS", goodKey)
+	code, _, errOut := runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", "--listen", "0.0.0.0:0")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "not a loopback address")
+}
+
+func TestCheck(t *testing.T) {
+	up := newUpstream(t)
+	t.Setenv("TEST_CHECK_KEYS", strings.Join([]string{goodKey, revokedKey, limitedKey}, "\n"))
+	code, out, errOut := runCLI(t, "check", "--preset", "openai", "--base-url", up.URL, "--keys-env", "TEST_CHECK_KEYS")
+	t.Log("\n" + out)
+	assert.Equal(t, exitFail, code, "not every key is alive: %s", errOut)
+	lines := strings.Split(out, "\n")
+	assert.Regexp(t, `^LABEL\s+STATUS\s+STATE\s+REASON\s+RESET IN$`, lines[0])
+	assert.Regexp(t, `^sk-…GOOD\s+200\s+ok\s+-\s+-$`, lines[1])
+	assert.Regexp(t, `^sk-…REVK\s+401\s+dead\s+auth_permanent\s+-$`, lines[2])
+	assert.Regexp(t, `^sk-…LIMT\s+429\s+exhausted\s+rate_limit\s+(9m5\d|10m0)s$`, lines[3])
+	assert.Contains(t, out, "1 of 3 keys alive, 1 dead, 1 cooling, 0 failed otherwise.")
+	for _, k := range []string{goodKey, revokedKey, limitedKey} {
+		assert.NotContains(t, out+errOut, k)
+	}
+	for _, r := range up.requests() {
+		assert.Equal(t, "/v1/models", r.Path)
+	}
+	assert.Len(t, up.requests(), 3, "one request per key, no retry")
+
+	file := filepath.Join(t.TempDir(), "keys")
+	require.NoError(t, os.WriteFile(file, []byte("# alive ones\n"+goodKey+"\n"+good2Key+"\n"), 0o600))
+	code, out, errOut = runCLI(t, "check", "--base-url", up.URL, "--keys-file", file, "--path", "/v1/chat/completions")
+	assert.Equal(t, exitOK, code, "every key is alive: %s%s", out, errOut)
+	assert.Contains(t, out, "2 of 2 keys alive")
+}
+
+func TestCheckReportsUnreachable(t *testing.T) {
+	up := newUpstream(t)
+	url := up.URL
+	up.Close()
+	t.Setenv("TEST_CHECK_KEYS", goodKey)
+	code, out, _ := runCLI(t, "check", "--base-url", url, "--keys-env", "TEST_CHECK_KEYS", "--timeout", "5s")
+	assert.Equal(t, exitFail, code)
+	assert.Regexp(t, `sk-…GOOD\s+error\s+ok`, out)
+	assert.Contains(t, out, "0 of 1 key alive")
+	assert.NotContains(t, out, goodKey)
+}
+
+func TestDemo(t *testing.T) {
+	code, out, errOut := runCLI(t, "demo", "-n", "60", "-c", "8")
+	require.Equal(t, exitOK, code, "%s\n%s", out, errOut)
+	assert.Contains(t, out, "OK: revoked key sk-…REVK is dead")
+	assert.Regexp(t, `(?m)^sk-…REVK\s+dead\s+auth_permanent`, out)
+	assert.Contains(t, out, "succeeded:")
+	assert.Contains(t, errOut, "progress: 60/60 done")
+	assert.NotContains(t, out+errOut, "sk-demo1-fake-key", "no key is printed")
+}
+
+// TestProxyCommand runs the proxy command whole: from its flags and the
+// environment to a request through it, with a state file as its store, and
+// a graceful stop.
+func TestProxyCommand(t *testing.T) {
+	up := newUpstream(t)
+	state := filepath.Join(t.TempDir(), "credpool.json")
+	t.Setenv("TEST_PROXY_KEYS", revokedKey+","+goodKey)
+	t.Setenv("TEST_PROXY_TOKEN", testToken)
+
+	ctx, stop := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"proxy", "--upstream", up.URL, "--preset", "openai", "--listen", "127.0.0.1:0",
+			"--keys-env", "TEST_PROXY_KEYS", "--client-token-env", "TEST_PROXY_TOKEN", "--store", state}, &stdout, &stderr)
+	}()
+	listening := regexp.MustCompile(`listen=(http://127\.0\.0\.1:\d+)`)
+	var base string
+	require.Eventually(t, func() bool {
+		m := listening.FindStringSubmatch(stderr.String())
+		if m != nil {
+			base = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond, "the proxy says where it listens: %s", stderr.String())
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/models", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// The death reaches the state file, by fingerprint, never by key.
+	require.Eventually(t, func() bool {
+		data, err := os.ReadFile(state)
+		if err != nil {
+			return false
+		}
+		var f struct {
+			Records map[string]credpool.Record `json:"records"`
+		}
+		return json.Unmarshal(data, &f) == nil && f.Records[credpool.Fingerprint([]byte("credpool/v1"), revokedKey)].State == credpool.StateDead
+	}, 5*time.Second, 20*time.Millisecond)
+	data, err := os.ReadFile(state)
+	require.NoError(t, err)
+	assert.NotContains(t, string(data), revokedKey)
+
+	stop() // SIGINT
+	select {
+	case code := <-exited:
+		assert.Equal(t, exitOK, code, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxy did not stop")
+	}
+	logs := stderr.String()
+	assert.Contains(t, logs, "credpool proxy: stopped")
+	assert.Contains(t, logs, "key=sk-…REVK", "state changes are logged by label")
+	for _, secret := range []string{revokedKey, goodKey, testToken} {
+		assert.NotContains(t, logs+stdout.String(), secret)
+	}
+}
+
+func TestOpenStore(t *testing.T) {
+	s, closer, err := openStore(filepath.Join(t.TempDir(), "state.json"), discardLogger())
+	require.NoError(t, err)
+	assert.IsType(t, &credpool.FileStore{}, s)
+	require.NoError(t, closer.Close())
+
+	_, _, err = openStore("redis://user:hunter2-secret@127.0.0.1:notaport/0", discardLogger())
+	var usage *usageError
+	require.ErrorAs(t, err, &usage)
+	assert.NotContains(t, err.Error(), "hunter2-secret", "a Redis password is not echoed")
+
+	// A Redis that does not answer is logged, not refused: the pool works on
+	// local state until it does. Port 1 on loopback refuses at once.
+	var logs syncBuffer
+	s, closer, err = openStore("redis://:hunter2-secret@127.0.0.1:1/2?max_retries=-1", textLogger(&logs))
+	require.NoError(t, err)
+	assert.NotNil(t, s)
+	require.NoError(t, closer.Close())
+	assert.Contains(t, logs.String(), "does not answer yet")
+	assert.NotContains(t, logs.String(), "hunter2-secret")
+	assert.Equal(t, "redis 127.0.0.1:1 db 2", storeName("redis://:hunter2-secret@127.0.0.1:1/2"))
+}

@@ -1,0 +1,30 @@
+// format.go formats waits and counts for people, in the demo's and check's
+// tables.
+
+package main
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// roughly formats a wait for people: tenths of a second, rounded up, when
+// short; whole seconds otherwise.
+func roughly(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "now"
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", math.Ceil(d.Seconds()*10)/10)
+	}
+	return d.Truncate(time.Second).String()
+}
+
+// plural counts things in English: "1 request", "300 requests".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}

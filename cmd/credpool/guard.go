@@ -1,0 +1,139 @@
+// guard.go keeps the proxy from being an open relay: the client token, the
+// rule that a proxy listening beyond loopback must have one, and the checks
+// that keep web pages from using a proxy on loopback.
+
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// defaultTokenEnv is the environment variable read for the client token by
+// default.
+const defaultTokenEnv = "CREDPOOL_CLIENT_TOKEN"
+
+// minTokenLen is the shortest client token accepted.
+const minTokenLen = 16
+
+// isLoopback reports whether the listen address addr ("host:port") accepts
+// connections from this machine only. An empty host listens everywhere; a
+// host name other than localhost is not trusted to resolve to loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkToken validates the client token for a proxy listening on listen:
+// beyond loopback a token is required, and a token, where set, must be long
+// enough and have no spaces. Errors name the variable, never its value.
+func checkToken(listen, token, env string) error {
+	switch {
+	case token == "" && !isLoopback(listen):
+		return usagef("--listen %s is not a loopback address, and an open proxy would lend the keys to anyone who can reach it: "+
+			"set a client token in $%s (or the variable named by --client-token-env), and have clients send it as "+
+			"\"Authorization: Bearer <token>\" (their API key)", listen, env)
+	case token == "":
+		return nil
+	case len(token) < minTokenLen:
+		return usagef("the client token in $%s is shorter than %d characters; make one with: openssl rand -hex 32", env, minTokenLen)
+	case strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return usagef("the client token in $%s has a space or control character", env)
+	}
+	return nil
+}
+
+// guard admits requests that carry the client token. Clients present it as
+// their API key: "Authorization: Bearer <token>" (OpenAI-style SDKs), or in
+// X-Api-Key, Api-Key or X-Goog-Api-Key (Anthropic, Azure and Gemini SDKs).
+type guard struct {
+	sum [sha256.Size]byte // of the token; the zero value when there is none
+	set bool
+}
+
+func newGuard(token string) guard {
+	if token == "" {
+		return guard{}
+	}
+	return guard{sum: sha256.Sum256([]byte(token)), set: true}
+}
+
+// ok reports whether r may pass: always when no token is set, else when one
+// of the credential headers holds the token.
+func (g guard) ok(r *http.Request) bool {
+	if !g.set {
+		return true
+	}
+	match := 0
+	for _, c := range presented(r) {
+		match |= g.matches(c)
+	}
+	return match == 1
+}
+
+// matches compares a presented credential with the token in constant time.
+// Both are hashed first, so that not even the token's length leaks through
+// the time a comparison takes.
+func (g guard) matches(presented string) int {
+	sum := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(sum[:], g.sum[:])
+}
+
+// presented returns the credentials a request carries.
+func presented(r *http.Request) []string {
+	var out []string
+	if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		out = append(out, strings.TrimSpace(v))
+	}
+	for _, h := range []string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"} {
+		if v := r.Header.Get(h); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// require wraps h so that only requests with the token reach it; the others
+// get a 401 in the shape OpenAI's SDKs show.
+func (g guard) require(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.ok(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="credpool"`)
+			writeError(w, http.StatusUnauthorized, "credpool proxy: missing or wrong client token (send it as your API key)", "invalid_client_token")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// browserSafe wraps h against web pages: it refuses cross-origin
+// state-changing requests from browsers (http.CrossOriginProtection), and, on
+// loopback, requests whose Host is not a loopback name, which is what a DNS
+// rebinding attack sends. SDKs and curl send neither kind.
+func browserSafe(h http.Handler, loopback bool) http.Handler {
+	h = http.NewCrossOriginProtection().Handler(h)
+	if !loopback {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if name, _, err := net.SplitHostPort(r.Host); err == nil {
+			host = name
+		}
+		if !isLoopback(net.JoinHostPort(strings.Trim(host, "[]"), "0")) {
+			writeError(w, http.StatusMisdirectedRequest, "credpool proxy: this proxy listens on loopback and answers only to a loopback Host", "misdirected_request")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

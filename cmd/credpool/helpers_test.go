@@ -1,0 +1,231 @@
+// helpers_test.go has what the tests share: goleak in TestMain, a fake
+// OpenAI-style upstream that records what reached it, and a proxy in front
+// of it on loopback.
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/credpool/credpool"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// go-redis (of --store redis://) starts a clock goroutine of its
+		// own when it is loaded, and never stops it.
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.startGlobalTimeCache.func1"))
+}
+
+// Made-up keys, each telling the fake upstream how to answer.
+const (
+	goodKey    = "sk-test-good-0000000000000000-GOOD"
+	good2Key   = "sk-test-good-0000000000000000-GD02"
+	revokedKey = "sk-test-revoked-00000000000000-REVK"
+	limitedKey = "sk-test-limited-00000000000000-LIMT"
+	clientKey  = "sk-client-placeholder-0000000-CLNT" // what an SDK sends as its own key
+	testToken  = "client-token-0123456789abcdef"
+)
+
+// The upstream's bodies, in OpenAI's wire format.
+const (
+	upRevokedBody = `{"error":{"message":"Incorrect API key provided: sk-tes***REVK.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`
+	upLimitedBody = `{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}`
+	upModelsBody  = `{"object":"list","data":[{"id":"gpt-4o-mini","object":"model"}]}`
+)
+
+// seen is one request as the upstream received it.
+type seen struct {
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Body   string
+}
+
+// upstream is a fake OpenAI-style API. Each key answers as its name says;
+// any other key gets 401 invalid_api_key. /v1/stream sends server-sent
+// events: the first at once, the rest after release is closed.
+type upstream struct {
+	*httptest.Server
+	release chan struct{}
+
+	mu   sync.Mutex
+	seen []seen
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{release: make(chan struct{})}
+	u.Server = httptest.NewServer(http.HandlerFunc(u.serve))
+	t.Cleanup(func() {
+		u.Release()
+		u.Close()
+	})
+	return u
+}
+
+// Release lets /v1/stream finish.
+func (u *upstream) Release() {
+	select {
+	case <-u.release:
+	default:
+		close(u.release)
+	}
+}
+
+func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.seen = append(u.seen, seen{Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: string(body)})
+	u.mu.Unlock()
+	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	w.Header().Set("Content-Type", "application/json")
+	switch key {
+	case goodKey, good2Key:
+	case limitedKey:
+		w.Header().Set("Retry-After", "600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, upLimitedBody)
+		return
+	default:
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, upRevokedBody)
+		return
+	}
+	switch r.URL.Path {
+	case "/v1/stream":
+		u.stream(w)
+	case "/v1/slow":
+		<-u.release
+		io.WriteString(w, upModelsBody)
+	default:
+		io.WriteString(w, upModelsBody)
+	}
+}
+
+// stream sends one event, flushes, waits for release, then sends the rest.
+func (u *upstream) stream(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	f := w.(http.Flusher)
+	io.WriteString(w, "data: {\"n\":1}\n\n")
+	f.Flush()
+	select {
+	case <-u.release:
+	case <-time.After(10 * time.Second):
+	}
+	for _, n := range []string{"2", "3"} {
+		io.WriteString(w, "data: {\"n\":"+n+"}\n\n")
+		f.Flush()
+	}
+	io.WriteString(w, "data: [DONE]\n\n")
+}
+
+// requests returns what reached the upstream so far.
+func (u *upstream) requests() []seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]seen(nil), u.seen...)
+}
+
+// testProxy is a proxy on a loopback httptest server.
+type testProxy struct {
+	*httptest.Server
+	proxy *proxy
+}
+
+// newTestProxy starts a proxy in front of up with keys; token is the client
+// token ("" for none). Its backoff is short and its connections are its own.
+func newTestProxy(t *testing.T, up *upstream, keys []string, token string) *testProxy {
+	t.Helper()
+	o := &proxyOptions{upstream: up.URL, listen: "127.0.0.1:0", tokenEnv: defaultTokenEnv, preset: "openai", shutdownTimeout: time.Second}
+	cfg, err := o.config(token)
+	require.NoError(t, err)
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	cfg.base = base
+	cfg.log = discardLogger()
+	cfg.options = append(cfg.options,
+		credpool.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }))
+	p, err := newProxy(cfg, keys)
+	require.NoError(t, err)
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() {
+		srv.Close()
+		p.Close()
+		base.CloseIdleConnections()
+	})
+	return &testProxy{Server: srv, proxy: p}
+}
+
+// do sends a request to the proxy with the given headers and returns the
+// status and body.
+func (p *testProxy) do(t *testing.T, method, path string, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, p.URL+path, nil)
+	require.NoError(t, err)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := p.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// status reads /credpool/status.
+func (p *testProxy) status(t *testing.T, token string) []keyStatus {
+	t.Helper()
+	h := map[string]string{}
+	if token != "" {
+		h["Authorization"] = "Bearer " + token
+	}
+	code, body := p.do(t, http.MethodGet, "/credpool/status", h)
+	require.Equal(t, http.StatusOK, code, body)
+	var out []keyStatus
+	require.NoError(t, json.NewDecoder(bytes.NewReader([]byte(body))).Decode(&out))
+	return out
+}
+
+// bearer is an Authorization header.
+func bearer(token string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// discardLogger logs nothing.
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// textLogger logs to w.
+func textLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

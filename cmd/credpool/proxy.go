@@ -1,0 +1,167 @@
+// proxy.go builds the proxy's handler: a credpool.Transport over the keys,
+// the reverse proxy that forwards every request through it to the upstream,
+// and the routes the proxy answers itself (/credpool/..., /metrics).
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/credpoolprom"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// proxyConfig is what newProxy needs, flags already checked.
+type proxyConfig struct {
+	upstream *url.URL
+	options  []credpool.Option // the preset's, then any of the caller's
+	hosts    []string          // the hosts that get a key
+	name     string            // the "pool" label of the metrics
+	token    string            // the client token; "" for none (loopback only)
+	loopback bool              // listening on loopback only
+	store    credpool.Store    // nil for none
+	log      *slog.Logger
+	base     http.RoundTripper // nil: a clone of http.DefaultTransport
+}
+
+// proxy is the proxy's handler and the pool behind it.
+type proxy struct {
+	pool    *credpool.Transport
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// credentialHeaders are the headers in which clients send an API key. The
+// client's own are dropped before a request is forwarded, whatever the
+// preset: the pool sets its own, and the client's token goes no further.
+var credentialHeaders = []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
+
+// newProxy builds the proxy over keys.
+func newProxy(cfg proxyConfig, keys []string) (*proxy, error) {
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.DiscardHandler)
+	}
+	base := cfg.base
+	if base == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64 // every request goes to one host
+		base = t
+	}
+	metrics := credpoolprom.New(
+		credpoolprom.WithConstLabels(prometheus.Labels{"pool": cfg.name}),
+		credpoolprom.WithPerKey(true))
+	opts := append([]credpool.Option{
+		credpool.WithBase(metrics.Base(base)),
+		credpool.WithHosts(cfg.hosts...),
+		credpool.WithLogger(cfg.log),
+	}, cfg.options...)
+	if cfg.store != nil {
+		opts = append(opts, credpool.WithStore(cfg.store))
+	}
+	pool, err := credpool.New(keys, opts...)
+	if err != nil {
+		return nil, err
+	}
+	metrics.Observe(pool)
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(metrics,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	p := &proxy{pool: pool, log: cfg.log}
+	g := newGuard(cfg.token)
+	mux := http.NewServeMux()
+	mux.Handle("/credpool/{$}", only(http.MethodGet, pageHandler()))
+	mux.Handle("/credpool/status", g.require(only(http.MethodGet, http.HandlerFunc(p.status))))
+	mux.Handle("/credpool/reset", g.require(only(http.MethodPost, http.HandlerFunc(p.reset))))
+	mux.Handle("/credpool/", http.NotFoundHandler()) // never forwarded
+	mux.Handle("/metrics", g.require(only(http.MethodGet, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))))
+	mux.Handle("/", g.require(p.reverseProxy(cfg.upstream)))
+	p.handler = browserSafe(mux, cfg.loopback)
+	return p, nil
+}
+
+// ServeHTTP serves the proxy.
+func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+// Close stops the pool's store goroutines and closes its idle connections.
+func (p *proxy) Close() error {
+	err := p.pool.Close()
+	p.pool.CloseIdleConnections()
+	return err
+}
+
+// reverseProxy forwards to upstream through the pool. Responses stream:
+// every write is flushed at once, so server-sent events reach the client as
+// they are sent.
+func (p *proxy) reverseProxy(upstream *url.URL) http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			dropCredentials(pr.Out)
+		},
+		Transport:     p.pool,
+		FlushInterval: -1,
+		ErrorHandler:  p.proxyError,
+		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// dropCredentials removes the credentials the client sent: its headers and a
+// "key" query parameter (Gemini's). The pool sets its own.
+func dropCredentials(out *http.Request) {
+	for _, h := range credentialHeaders {
+		out.Header.Del(h)
+	}
+	if q := out.URL.Query(); q.Has("key") {
+		q.Del("key")
+		out.URL.RawQuery = q.Encode()
+	}
+}
+
+// proxyError answers a request that got no response from upstream: 503 with
+// Retry-After when no key is usable, 502 otherwise.
+func (p *proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		return // the client went away; nobody reads an answer
+	}
+	var noKeys *credpool.NoKeysError
+	if errors.As(err, &noKeys) {
+		if !noKeys.SoonestReset.IsZero() {
+			secs := math.Ceil(time.Until(noKeys.SoonestReset).Seconds())
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(secs))))
+		}
+		writeError(w, http.StatusServiceUnavailable, err.Error(), "no_usable_key")
+		return
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "credpool proxy: upstream failed",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	writeError(w, http.StatusBadGateway, fmt.Sprintf("credpool proxy: upstream failed: %v", err), "bad_gateway")
+}
+
+// only refuses every method but method (and HEAD, with GET).
+func only(method string, h http.Handler) http.Handler {
+	allow := method
+	if method == http.MethodGet {
+		allow += ", " + http.MethodHead
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && (method != http.MethodGet || r.Method != http.MethodHead) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+allow, "method_not_allowed")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

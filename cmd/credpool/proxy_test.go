@@ -1,0 +1,262 @@
+// proxy_test.go tests the proxy end to end over loopback: the pool's key
+// replaces the client's, a revoked key rotates, streams flow event by event,
+// and the proxy is no open relay.
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credpool/credpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProxyReplacesClientCredentials(t *testing.T) {
+	up := newUpstream(t)
+	p := newTestProxy(t, up, []string{goodKey}, "")
+
+	code, body := p.do(t, http.MethodGet, "/v1/models?key="+clientKey+"&limit=5", map[string]string{
+		"Authorization":  "Bearer " + clientKey,
+		"X-Api-Key":      clientKey,
+		"Api-Key":        clientKey,
+		"X-Goog-Api-Key": clientKey,
+	})
+	require.Equal(t, http.StatusOK, code, body)
+	assert.JSONEq(t, upModelsBody, body)
+
+	got := up.requests()
+	require.Len(t, got, 1)
+	r := got[0]
+	assert.Equal(t, "/v1/models", r.Path)
+	assert.Equal(t, "Bearer "+goodKey, r.Header.Get("Authorization"), "the pool's key goes upstream")
+	for _, h := range []string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"} {
+		assert.Empty(t, r.Header.Values(h), "the client's %s is dropped", h)
+	}
+	assert.False(t, r.Query.Has("key"), "the client's key query parameter is dropped")
+	assert.Equal(t, "5", r.Query.Get("limit"), "other parameters pass")
+	for name, values := range r.Header {
+		for _, v := range values {
+			assert.NotContains(t, v, clientKey, "header %s", name)
+		}
+	}
+}
+
+func TestProxyRotatesRevokedKey(t *testing.T) {
+	up := newUpstream(t)
+	p := newTestProxy(t, up, []string{revokedKey, goodKey}, "")
+
+	for range 4 {
+		code, body := p.do(t, http.MethodPost, "/v1/chat/completions", bearer(clientKey))
+		require.Equal(t, http.StatusOK, code, "every request succeeds on the good key: %s", body)
+	}
+	st := p.status(t, "")
+	assert.Equal(t, credpool.StateDead, st[0].State)
+	assert.Equal(t, "auth_permanent", *st[0].Reason)
+	assert.Equal(t, credpool.StateOK, st[1].State)
+
+	revoked := 0
+	for _, r := range up.requests() {
+		if r.Header.Get("Authorization") == "Bearer "+revokedKey {
+			revoked++
+		}
+	}
+	assert.Equal(t, 1, revoked, "the revoked key is tried once, then never again")
+}
+
+func TestProxyStreamsEventByEvent(t *testing.T) {
+	up := newUpstream(t)
+	p := newTestProxy(t, up, []string{goodKey}, "")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+"/v1/stream", strings.NewReader(`{"stream":true}`))
+	require.NoError(t, err)
+	resp, err := p.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if sc.Text() != "" {
+				lines <- sc.Text()
+			}
+		}
+	}()
+	select {
+	case first := <-lines:
+		assert.Equal(t, `data: {"n":1}`, first)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first event did not arrive while the upstream was still streaming: the proxy buffers")
+	}
+	select {
+	case <-up.release:
+		t.Fatal("the upstream was released before the first event was read")
+	default:
+	}
+	up.Release()
+	var rest []string
+	for l := range lines {
+		rest = append(rest, l)
+	}
+	assert.Equal(t, []string{`data: {"n":2}`, `data: {"n":3}`, `data: [DONE]`}, rest)
+}
+
+func TestProxyConfigRefusesOpenRelay(t *testing.T) {
+	cases := []struct {
+		listen, token string
+		ok            bool
+	}{
+		{"127.0.0.1:8787", "", true},
+		{"[::1]:8787", "", true},
+		{"localhost:8787", "", true},
+		{"0.0.0.0:8787", "", false},
+		{":8787", "", false},
+		{"192.0.2.10:8787", "", false},
+		{"proxy.example:8787", "", false},
+		{"0.0.0.0:8787", testToken, true},
+		{"127.0.0.1:8787", "tiny-tok", false},
+		{"0.0.0.0:8787", "has a space in it, long enough", false},
+	}
+	for _, c := range cases {
+		o := &proxyOptions{upstream: "https://api.openai.com", listen: c.listen, tokenEnv: defaultTokenEnv, shutdownTimeout: time.Second}
+		_, err := o.config(c.token)
+		if c.ok {
+			assert.NoError(t, err, "listen %s", c.listen)
+			continue
+		}
+		var usage *usageError
+		if assert.ErrorAs(t, err, &usage, "listen %s token %q", c.listen, c.token) && c.token != "" {
+			assert.NotContains(t, err.Error(), c.token, "the error never shows the token")
+		}
+	}
+}
+
+func TestProxyUpstreamMustNotHoldCredentials(t *testing.T) {
+	for _, u := range []string{"https://user:pass@api.example", "https://api.example/?key=abc", "ftp://api.example", "api.example"} {
+		o := &proxyOptions{upstream: u, listen: "127.0.0.1:8787", shutdownTimeout: time.Second}
+		_, err := o.config("")
+		assert.Error(t, err, u)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "pass", u)
+		}
+	}
+}
+
+func TestProxyClientToken(t *testing.T) {
+	up := newUpstream(t)
+	p := newTestProxy(t, up, []string{goodKey}, testToken)
+
+	for name, h := range map[string]map[string]string{
+		"none":              nil,
+		"wrong bearer":      bearer("client-token-0123456789abcdeX"),
+		"prefix":            bearer(testToken[:len(testToken)-1]),
+		"wrong x-api":       {"X-Api-Key": "nope"},
+		"basic, not bearer": {"Authorization": "Basic " + testToken},
+	} {
+		code, body := p.do(t, http.MethodGet, "/v1/models", h)
+		assert.Equal(t, http.StatusUnauthorized, code, name)
+		assert.Contains(t, body, "invalid_client_token", name)
+	}
+	assert.Empty(t, up.requests(), "nothing unauthorized reaches the upstream")
+
+	for name, h := range map[string]map[string]string{
+		"bearer":           bearer(testToken),
+		"x-api-key":        {"X-Api-Key": testToken},
+		"x-goog-api-key":   {"X-Goog-Api-Key": testToken},
+		"bearer, any case": {"Authorization": "bearer " + testToken},
+	} {
+		code, body := p.do(t, http.MethodGet, "/v1/models", h)
+		assert.Equal(t, http.StatusOK, code, "%s: %s", name, body)
+	}
+	for _, r := range up.requests() {
+		for name, values := range r.Header {
+			for _, v := range values {
+				assert.NotContains(t, v, testToken, "the client token never goes upstream (%s)", name)
+			}
+		}
+	}
+}
+
+func TestProxyRefusesBrowserAttacks(t *testing.T) {
+	up := newUpstream(t)
+	p := newTestProxy(t, up, []string{goodKey}, "")
+
+	code, _ := p.do(t, http.MethodPost, "/v1/chat/completions", map[string]string{"Sec-Fetch-Site": "cross-site"})
+	assert.Equal(t, http.StatusForbidden, code, "a cross-site page cannot spend the keys")
+	code, _ = p.do(t, http.MethodPost, "/credpool/reset?key=0", map[string]string{"Origin": "https://evil.example"})
+	assert.Equal(t, http.StatusForbidden, code, "nor reset a key")
+
+	req, err := http.NewRequest(http.MethodGet, p.URL+"/v1/models", nil)
+	require.NoError(t, err)
+	req.Host = "rebound.evil.example"
+	resp, err := p.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode, "a DNS-rebound Host is refused on loopback")
+	assert.Empty(t, up.requests())
+}
+
+func TestProxyNoKeysIs503(t *testing.T) {
+	up := newUpstream(t)
+	p := newTestProxy(t, up, []string{limitedKey}, "")
+
+	code, body := p.do(t, http.MethodGet, "/v1/models", nil)
+	assert.Equal(t, http.StatusTooManyRequests, code, "the provider's answer is handed back: %s", body)
+
+	resp, err := p.Client().Get(p.URL + "/v1/models")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "no usable key")
+	retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	require.NoError(t, err)
+	assert.InDelta(t, 600, retry, 5)
+	assert.Len(t, up.requests(), 1, "the cooling key is not sent again")
+}
+
+func TestServeDrainsInFlightRequests(t *testing.T) {
+	up := newUpstream(t)
+	p := newTestProxy(t, up, []string{goodKey}, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: p.proxy, ReadHeaderTimeout: time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, srv, ln, 5*time.Second) }()
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	got := make(chan int, 1)
+	go func() {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/v1/slow")
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	require.Eventually(t, func() bool { return len(up.requests()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	cancel() // SIGINT
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-served:
+		t.Fatalf("serve returned %v with a request in flight", err)
+	default:
+	}
+	up.Release()
+	assert.Equal(t, http.StatusOK, <-got, "the request in flight finishes")
+	assert.NoError(t, <-served)
+}

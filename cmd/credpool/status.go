@@ -1,0 +1,72 @@
+// status.go serves the pool's state as JSON (/credpool/status) and puts a
+// key back in rotation on request (/credpool/reset?key=<index>).
+
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/credpool/credpool"
+)
+
+// keyStatus is one key in /credpool/status: its redacted label, never the
+// key. Fields that do not apply are null.
+type keyStatus struct {
+	Index     int            `json:"index"` // the key's position in the pool, for /credpool/reset
+	Label     string         `json:"label"`
+	State     credpool.State `json:"state"`
+	Reason    *string        `json:"reason"`    // why it last left ok; null if it never has
+	ResetAt   *time.Time     `json:"reset_at"`  // when a cooling key returns
+	Remaining *int64         `json:"remaining"` // the provider's last remaining-requests count
+	Requests  uint64         `json:"requests"`
+	Failures  uint64         `json:"failures"`
+}
+
+// newKeyStatus converts a credpool.KeyStatus.
+func newKeyStatus(i int, s credpool.KeyStatus) keyStatus {
+	k := keyStatus{Index: i, Label: s.Label, State: s.State, Requests: s.Requests, Failures: s.Failures}
+	if s.Reason != "" {
+		r := string(s.Reason)
+		k.Reason = &r
+	}
+	if !s.ResetAt.IsZero() {
+		t := s.ResetAt.UTC()
+		k.ResetAt = &t
+	}
+	if s.Remaining >= 0 {
+		n := s.Remaining
+		k.Remaining = &n
+	}
+	return k
+}
+
+// status answers GET /credpool/status with every key's state.
+func (p *proxy) status(w http.ResponseWriter, _ *http.Request) {
+	all := p.pool.Status()
+	out := make([]keyStatus, len(all))
+	for i, s := range all {
+		out[i] = newKeyStatus(i, s)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// reset answers POST /credpool/reset?key=<index>: the key is back in
+// rotation, dead or cooling, and the answer is its new state.
+func (p *proxy) reset(w http.ResponseWriter, r *http.Request) {
+	i, err := strconv.Atoi(r.URL.Query().Get("key"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "reset needs ?key=<index>, the key's index in /credpool/status", "bad_request")
+		return
+	}
+	if err := p.pool.ResetKey(i); err != nil {
+		writeError(w, http.StatusNotFound, err.Error(), "no_such_key")
+		return
+	}
+	s := newKeyStatus(i, p.pool.Status()[i])
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "credpool proxy: key reset on request",
+		slog.String("key", s.Label), slog.Int("index", i), slog.String("remote", r.RemoteAddr))
+	writeJSON(w, http.StatusOK, s)
+}

@@ -1,0 +1,399 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/credpool/credpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recorder runs store.Watch until the test ends and keeps what it applies.
+type recorder struct {
+	mu      sync.Mutex
+	records []credpool.Record
+}
+
+func (r *recorder) all() []credpool.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]credpool.Record(nil), r.records...)
+}
+
+// last returns the last record applied for each key.
+func (r *recorder) last() map[string]credpool.Record {
+	out := map[string]credpool.Record{}
+	for _, rec := range r.all() {
+		out[rec.Key] = rec
+	}
+	return out
+}
+
+// watch starts a watch on store and returns once it has loaded the stored
+// records: whatever is saved from then on reaches it as a message.
+func watch(t *testing.T, store *Store) *recorder {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := &recorder{}
+	done := make(chan error, 1)
+	loaded := make(chan struct{}, 1)
+	store.loaded = func() {
+		select {
+		case loaded <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		done <- store.Watch(ctx, func(r credpool.Record) {
+			rec.mu.Lock()
+			rec.records = append(rec.records, r)
+			rec.mu.Unlock()
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled, "a watch ends with its context")
+	})
+	select {
+	case <-loaded:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the watch did not load in time")
+	}
+	return rec
+}
+
+func pttl(t *testing.T, c redis.UniversalClient, key string) int64 {
+	t.Helper()
+	n, err := c.Do(context.Background(), "PTTL", key).Int64()
+	require.NoError(t, err)
+	return n
+}
+
+// TestSaveMergesLikeRecordMerge runs the table of the core's TestRecordMerge
+// through Redis: what is stored, and what is published, is a.Merge(b).
+func TestSaveMergesLikeRecordMerge(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	ctx := context.Background()
+	// The core's table, but with cooldowns that end in the future: one that
+	// has ended expires from Redis at once (TestCooldownRecordsExpire).
+	now := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
+	ok0 := credpool.Record{Key: "k", State: credpool.StateOK, Epoch: 0}
+	dead0 := credpool.Record{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent, Epoch: 0}
+	ok1 := credpool.Record{Key: "k", State: credpool.StateOK, Epoch: 1}
+	soon := credpool.Record{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: now.Add(time.Minute)}
+	late := credpool.Record{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonBilling, ResetAt: now.Add(time.Hour)}
+	cases := []struct {
+		name string
+		a, b credpool.Record
+		want credpool.Record
+	}{
+		{"dead beats ok", ok0, dead0, dead0},
+		{"a stale ok never resurrects a dead key", dead0, ok0, dead0},
+		{"a newer Reset beats dead", dead0, ok1, ok1},
+		{"dead after the Reset beats it", ok1, credpool.Record{Key: "k", State: credpool.StateDead, Epoch: 1}, credpool.Record{Key: "k", State: credpool.StateDead, Epoch: 1}},
+		{"cooldowns merge to the later", soon, late, late},
+		{"cooldowns merge to the later, either order", late, soon, late},
+		{"a cooldown beats ok", ok0, soon, soon},
+		{"dead beats a cooldown", late, dead0, dead0},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, tc.a.Merge(tc.b), "the table agrees with the core")
+			ns := fmt.Sprintf("merge%d", i)
+			store := New(client, WithNamespace(ns))
+			rec := watch(t, store)
+			require.NoError(t, store.Save(ctx, tc.a))
+			require.NoError(t, store.Save(ctx, tc.b))
+			got, ok := stored(t, client, ns, "k")
+			require.True(t, ok)
+			assert.Equal(t, tc.want, got, "stored")
+			require.Eventually(t, func() bool { return len(rec.all()) == 2 }, 2*time.Second, time.Millisecond)
+			assert.Equal(t, []credpool.Record{tc.a, tc.want}, rec.all(), "each save publishes the merged record")
+		})
+	}
+}
+
+// TestMergeLawsThroughRedis checks the script against Record.Merge on
+// random records, with the cases a double would get wrong: epochs past 2^53,
+// reset times a nanosecond apart, reasons that differ in one byte.
+func TestMergeLawsThroughRedis(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	store := New(client)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 8))
+	base := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	states := []credpool.State{credpool.StateOK, credpool.StateExhausted, credpool.StateDead}
+	reasons := []credpool.Reason{"", credpool.ReasonRateLimit, credpool.ReasonBilling, credpool.ReasonAuth, credpool.ReasonAuthPermanent}
+	epochs := []uint64{0, 1, 2, 9, 10, 1 << 53, 1<<53 + 1, math.MaxUint64 - 1, math.MaxUint64}
+	random := func(key string) credpool.Record {
+		r := credpool.Record{Key: key, State: states[rng.IntN(3)], Reason: reasons[rng.IntN(len(reasons))], Epoch: epochs[rng.IntN(len(epochs))]}
+		if rng.IntN(4) > 0 {
+			r.ResetAt = base.Add(time.Duration(rng.IntN(3))*time.Minute + time.Duration(rng.IntN(3)))
+		}
+		return r
+	}
+	for i := 0; i < 1500; i++ {
+		key := fmt.Sprintf("law%d", i)
+		a, b, c := random(key), random(key), random(key)
+		for _, r := range []credpool.Record{a, b, c} {
+			require.NoError(t, store.Save(ctx, r))
+		}
+		got, ok := stored(t, client, DefaultNamespace, key)
+		require.True(t, ok)
+		require.Equal(t, a.Merge(b).Merge(c), got, "saved %+v, %+v, %+v", a, b, c)
+	}
+}
+
+// TestConcurrentSavesNeverLoseAKill has many replicas save many records of
+// the same keys at once: every key ends dead, the merge of all it was sent,
+// and the last record published of each key says so.
+func TestConcurrentSavesNeverLoseAKill(t *testing.T) {
+	srv := startRedis(t)
+	const replicas, writersPerReplica, keys = 4, 8, 40
+	stores := make([]*Store, replicas)
+	for i := range stores {
+		stores[i] = New(newClient(t, srv.addr()))
+	}
+	observer := newClient(t, srv.addr())
+	rec := watch(t, New(observer))
+	future := time.Now().UTC().Add(time.Hour).Truncate(time.Millisecond)
+
+	// Each writer gets its records for every key; one writer per key holds
+	// the kill, at a random place among its cooldowns and oks.
+	writers := replicas * writersPerReplica
+	plan := make([][]credpool.Record, writers)
+	want := map[string]credpool.Record{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for k := 0; k < keys; k++ {
+		key := fmt.Sprintf("fp%02d", k)
+		killer := rng.IntN(writers)
+		for w := 0; w < writers; w++ {
+			var mine []credpool.Record
+			for j := 0; j < 3; j++ {
+				r := credpool.Record{Key: key, State: credpool.StateOK}
+				if rng.IntN(2) == 0 {
+					r = credpool.Record{Key: key, State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit,
+						ResetAt: future.Add(time.Duration(rng.IntN(1000)) * time.Millisecond)}
+				}
+				mine = append(mine, r)
+			}
+			if w == killer {
+				mine[rng.IntN(len(mine))] = credpool.Record{Key: key, State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+			}
+			for _, r := range mine {
+				if prev, ok := want[key]; ok {
+					r = prev.Merge(r)
+				}
+				want[key] = r
+			}
+			plan[w] = append(plan[w], mine...)
+		}
+	}
+	for w := range plan {
+		rng.Shuffle(len(plan[w]), func(i, j int) { plan[w][i], plan[w][j] = plan[w][j], plan[w][i] })
+	}
+
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(store *Store, records []credpool.Record) {
+			defer wg.Done()
+			<-start
+			for _, r := range records {
+				if err := store.Save(context.Background(), r); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(stores[w%replicas], plan[w])
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	for key, w := range want {
+		require.Equal(t, credpool.StateDead, w.State)
+		got, ok := stored(t, observer, DefaultNamespace, key)
+		require.True(t, ok, key)
+		assert.Equal(t, w, got, key)
+	}
+	require.Eventually(t, func() bool { return len(rec.all()) == writers*keys*3 }, 5*time.Second, time.Millisecond,
+		"every save publishes")
+	assert.Equal(t, want, rec.last(), "the last record published of each key is its merge")
+}
+
+func TestCooldownRecordsExpire(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	ctx := context.Background()
+	store := New(client, WithExpiryMargin(100*time.Millisecond))
+	key := func(fp string) string { return "{credpool}:key:" + fp }
+
+	reset := time.Now().Add(300 * time.Millisecond)
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "cool", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: reset}))
+	ttl := pttl(t, client, key("cool"))
+	assert.True(t, ttl > 0 && ttl <= 400, "expires at the reset plus the margin: PTTL %d ms", ttl)
+	assert.True(t, client.SIsMember(ctx, "{credpool}:index", "cool").Val())
+	require.Eventually(t, func() bool { return client.Exists(ctx, key("cool")).Val() == 0 }, 2*time.Second, 10*time.Millisecond)
+	assert.Less(t, time.Until(reset), time.Duration(0), "not before the reset")
+	watch(t, store) // its load prunes the index
+	require.Eventually(t, func() bool { return !client.SIsMember(ctx, "{credpool}:index", "cool").Val() }, 2*time.Second, 10*time.Millisecond,
+		"the index forgets an expired record")
+
+	// A cooldown that has already ended is gone at once: it means "ok".
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "over", State: credpool.StateExhausted, ResetAt: time.Now().Add(-time.Hour)}))
+	assert.Zero(t, client.Exists(ctx, key("over")).Val())
+
+	// The default margin.
+	require.NoError(t, New(client).Save(ctx, credpool.Record{Key: "default", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
+	ttl = pttl(t, client, key("default"))
+	assert.True(t, ttl > 69_000 && ttl <= 70_000, "a minute plus DefaultExpiryMargin: PTTL %d ms", ttl)
+
+	// A later cooldown moves the expiry; an earlier one does not.
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Hour)}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Second)}))
+	assert.Greater(t, pttl(t, client, key("longer")), int64(59*time.Minute/time.Millisecond))
+
+	// Nothing else expires: not a kill, even of a cooling key, nor anything
+	// after a Reset.
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "killed", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "killed", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "cool1", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute), Epoch: 1}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "ok1", State: credpool.StateOK, Epoch: 1}))
+	for _, fp := range []string{"killed", "cool1", "ok1"} {
+		assert.Equal(t, int64(-1), pttl(t, client, key(fp)), "%s never expires", fp)
+	}
+}
+
+// TestResetEventsPersist: a Reset is an event that a replica that missed it
+// must still learn, so its record never expires, not even as a cooldown.
+func TestResetEventsPersist(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	ctx := context.Background()
+	store := New(client, WithExpiryMargin(0))
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "k", State: credpool.StateOK, Epoch: 1}))
+	// After the Reset the key cools briefly: that record must outlive its
+	// cooldown, or a replica would load nothing and keep the key dead.
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit,
+		ResetAt: time.Now().Add(50 * time.Millisecond), Epoch: 1}))
+	time.Sleep(200 * time.Millisecond)
+	r, ok := stored(t, client, DefaultNamespace, "k")
+	require.True(t, ok, "the reset outlives the cooldown")
+	assert.Equal(t, uint64(1), r.Epoch)
+
+	late := watch(t, New(client)) // a replica that was down
+	require.Eventually(t, func() bool { return len(late.all()) == 1 }, time.Second, time.Millisecond)
+	assert.Equal(t, r, late.all()[0])
+	local := credpool.Record{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+	assert.Equal(t, credpool.StateExhausted, local.Merge(late.all()[0]).State, "its dead key is revived (and cooling)")
+}
+
+func TestCorruptRecordsAreRefused(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	ctx := context.Background()
+	store := New(client)
+	require.NoError(t, client.Set(ctx, "{credpool}:key:bad", "garbage", 0).Err())
+	require.NoError(t, client.SAdd(ctx, "{credpool}:index", "bad").Err())
+
+	err := store.Save(ctx, credpool.Record{Key: "bad", State: credpool.StateDead})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "corrupt record at {credpool}:key:bad")
+	assert.Equal(t, "garbage", client.Get(ctx, "{credpool}:key:bad").Val(), "left as it is")
+
+	err = store.Watch(ctx, func(credpool.Record) { t.Error("applied a corrupt record") })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "corrupt record")
+
+	// A record under another fingerprint's name.
+	require.NoError(t, client.Set(ctx, "{credpool}:key:bad", encode(credpool.Record{Key: "other", State: credpool.StateDead}), 0).Err())
+	err = store.Watch(ctx, func(credpool.Record) {})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "holds the record of other")
+
+	for _, bad := range []string{
+		`{"key":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":"01"}`,
+		`{"key":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":1}`,
+		`{"key":"k","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`,
+		`{"key":"k","state":"dead","reset_ns":0,"epoch":"1"}`,
+		`{"key":"k","state":"dead","reset_s":0,"reset_ns":1000000000,"epoch":"1"}`,
+		`{"state":"dead","reset_s":0,"reset_ns":0,"epoch":"1"}`,
+	} {
+		_, err := decode(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestSaveRefusesBadRecords(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never reached
+	defer client.Close()
+	store := New(client)
+	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{State: credpool.StateDead}), "without a key")
+	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{Key: "k", State: "zombie"}), "unknown state")
+}
+
+func TestNewPanicsOnMisuse(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer client.Close()
+	assert.PanicsWithValue(t, "redisstore: New: nil client", func() { New(nil) })
+	assert.PanicsWithValue(t, "redisstore: WithNamespace: empty namespace", func() { New(client, WithNamespace("")) })
+	assert.Panics(t, func() { New(client, WithExpiryMargin(-time.Second)) })
+	s := New(client, WithNamespace("svc-a"), nil)
+	assert.Equal(t, "{svc-a}:key:", s.prefix)
+	assert.Equal(t, "{svc-a}:index", s.index)
+	assert.Equal(t, "{svc-a}:changes", s.channel)
+}
+
+func TestNamespacesAreSeparate(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	ctx := context.Background()
+	a, b := New(client, WithNamespace("a")), New(client, WithNamespace("b"))
+	recB := watch(t, b)
+	require.NoError(t, a.Save(ctx, credpool.Record{Key: "k", State: credpool.StateDead}))
+	_, ok := stored(t, client, "a", "k")
+	assert.True(t, ok)
+	_, ok = stored(t, client, "b", "k")
+	assert.False(t, ok)
+	time.Sleep(50 * time.Millisecond)
+	assert.Empty(t, recB.all())
+	keys := client.Keys(ctx, "*").Val()
+	for _, k := range keys {
+		assert.True(t, strings.HasPrefix(k, "{a}:"), k)
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	for _, r := range []credpool.Record{
+		{Key: "k", State: credpool.StateOK},
+		{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent, Epoch: math.MaxUint64},
+		{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)},
+		{Key: "k", State: credpool.StateExhausted, ResetAt: time.Date(1960, 1, 1, 0, 0, 0, 999_999_999, time.UTC)},
+	} {
+		got, err := decode(encode(r))
+		require.NoError(t, err)
+		assert.Equal(t, r, got)
+	}
+	// A time in another zone comes back as the same instant, in UTC.
+	local := time.Date(2030, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))
+	got, err := decode(encode(credpool.Record{Key: "k", State: credpool.StateExhausted, ResetAt: local}))
+	require.NoError(t, err)
+	assert.True(t, local.Equal(got.ResetAt))
+}
