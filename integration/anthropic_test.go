@@ -183,13 +183,7 @@ func TestAnthropicStream(t *testing.T) {
 // TestAnthropicKeyFailures: the first key fails; the call succeeds on the
 // second with the SDK's default retries, which never fire.
 func TestAnthropicKeyFailures(t *testing.T) {
-	tests := []struct {
-		name   string
-		first  http.HandlerFunc
-		state  credpool.State
-		reason credpool.Reason
-		reset  time.Duration
-	}{
+	tests := []keyFailure{
 		{"401 authentication_error kills the key", anthropicRevoked, credpool.StateDead, credpool.ReasonAuthPermanent, 0},
 		{"429 rate_limit_error cools it until retry-after", anthropicLimited, credpool.StateExhausted, credpool.ReasonRateLimit, 17 * time.Second},
 		{"400 credit balance too low cools it for an hour", anthropicBroke, credpool.StateExhausted, credpool.ReasonBilling, time.Hour},

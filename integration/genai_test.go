@@ -130,13 +130,7 @@ func TestGenAIStream(t *testing.T) {
 }
 
 func TestGenAIKeyFailures(t *testing.T) {
-	tests := []struct {
-		name   string
-		first  http.HandlerFunc
-		state  credpool.State
-		reason credpool.Reason
-		reset  time.Duration
-	}{
+	tests := []keyFailure{
 		{"400 API_KEY_INVALID kills the key", geminiRevoked, credpool.StateDead, credpool.ReasonAuthPermanent, 0},
 		{"429 RESOURCE_EXHAUSTED per minute cools it for RetryInfo's delay", geminiLimited, credpool.StateExhausted, credpool.ReasonRateLimit, 47 * time.Second},
 		{"429 RESOURCE_EXHAUSTED per day cools it for an hour", geminiDailyQuota, credpool.StateExhausted, credpool.ReasonBilling, time.Hour},

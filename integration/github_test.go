@@ -127,13 +127,7 @@ func TestGitHubPlainCall(t *testing.T) {
 }
 
 func TestGitHubKeyFailures(t *testing.T) {
-	tests := []struct {
-		name   string
-		first  http.HandlerFunc
-		state  credpool.State
-		reason credpool.Reason
-		reset  time.Duration
-	}{
+	tests := []keyFailure{
 		{"401 Bad credentials kills the token", gitHubRevoked, credpool.StateDead, credpool.ReasonAuthPermanent, 0},
 		{"403 x-ratelimit-remaining 0 cools it until x-ratelimit-reset", gitHubLimited, credpool.StateExhausted, credpool.ReasonRateLimit, 10 * time.Minute},
 		{"403 secondary rate limit cools it until retry-after", gitHubSecondary, credpool.StateExhausted, credpool.ReasonRateLimit, time.Minute},

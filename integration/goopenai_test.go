@@ -85,13 +85,7 @@ func TestGoOpenAIStream(t *testing.T) {
 }
 
 func TestGoOpenAIKeyFailures(t *testing.T) {
-	tests := []struct {
-		name   string
-		first  http.HandlerFunc
-		state  credpool.State
-		reason credpool.Reason
-		reset  time.Duration
-	}{
+	tests := []keyFailure{
 		{"401 invalid_api_key kills the key", openAIRevoked, credpool.StateDead, credpool.ReasonAuthPermanent, 0},
 		{"429 rate_limit_exceeded cools it until retry-after", openAILimited, credpool.StateExhausted, credpool.ReasonRateLimit, 27 * time.Second},
 		{"429 insufficient_quota cools it for an hour", openAINoQuota, credpool.StateExhausted, credpool.ReasonBilling, time.Hour},

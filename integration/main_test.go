@@ -286,3 +286,13 @@ func repeat(s string, n int) []string {
 	}
 	return out
 }
+
+// keyFailure is one row of the per-SDK key-failure tables: how the first key
+// fails, and where that leaves it; the call must succeed on the second key.
+type keyFailure struct {
+	name   string
+	first  http.HandlerFunc
+	state  credpool.State
+	reason credpool.Reason
+	reset  time.Duration
+}
