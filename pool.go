@@ -390,6 +390,18 @@ func (p *pool) share(i int) {
 	p.poke()
 }
 
+// shareAll queues the state of every key that is not plainly ok, or was
+// reset, for the writer: after the store comes back, possibly empty.
+func (p *pool) shareAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.slots {
+		if p.slots[i].state != StateOK || p.slots[i].epoch > 0 {
+			p.share(i)
+		}
+	}
+}
+
 // poke wakes the writer, unless it is already due to wake.
 func (p *pool) poke() {
 	select {

@@ -390,3 +390,27 @@ func TestSharedThroughFileStore(t *testing.T) {
 	assert.WithinDuration(t, a.Status()[0].ResetAt, b.Status()[0].ResetAt, time.Millisecond)
 	var _ http.RoundTripper = b
 }
+
+func TestStoreThatLostItsStateIsToldAgain(t *testing.T) {
+	store := newMemStore()
+	p := newProvider(t, func(key string, _ int) reply {
+		if key == keyA {
+			return reply{status: 401, body: bodyRevoked}
+		}
+		return reply{status: 200, body: "ok"}
+	})
+	tr := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
+	get(t, tr, p.URL)
+	require.Eventually(t, func() bool { _, ok := store.get(keyA); return ok }, time.Second, time.Millisecond)
+
+	store.down.Store(true) // the store goes away and comes back empty, as a Redis without persistence does
+	time.Sleep(50 * time.Millisecond)
+	store.mu.Lock()
+	store.records = map[string]Record{}
+	store.mu.Unlock()
+	store.down.Store(false)
+	require.Eventually(t, func() bool {
+		r, ok := store.get(keyA)
+		return ok && r.State == StateDead
+	}, 5*time.Second, 5*time.Millisecond, "the pool says again what it knows")
+}

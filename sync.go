@@ -33,14 +33,22 @@ func startSync(t *Transport) *syncer {
 
 // watch applies every stored record, then every record saved from then on;
 // when the store fails it waits and starts over, which also catches up with
-// whatever it missed.
+// whatever it missed, in both directions.
 func (s *syncer) watch(ctx context.Context) {
 	defer s.wg.Done()
 	pause := 50 * time.Millisecond
-	for {
+	for first := true; ; first = false {
+		if !first {
+			// The store may have lost what it held (a Redis restarted
+			// empty): say again what this pool knows.
+			s.t.pool.shareAll()
+		}
 		err := s.store.Watch(ctx, s.apply)
 		if ctx.Err() != nil {
 			return
+		}
+		if s.healthy.Load() {
+			pause = 50 * time.Millisecond // the watch had worked: a new outage starts afresh
 		}
 		s.failed(ctx, err)
 		if !sleepCtx(ctx, pause) {

@@ -314,7 +314,7 @@ func (s *Store) load(ctx context.Context, apply func(credpool.Record)) error {
 				}
 				r, err := decode(value)
 				if err == nil && r.Key != fps[i] {
-					err = fmt.Errorf("holds the record of %s", r.Key)
+					err = fmt.Errorf("%w: holds the record of %s", errCorrupt, r.Key)
 				}
 				if err != nil {
 					return fmt.Errorf("%s: %w", keys[i], err)
@@ -356,8 +356,8 @@ func (s *Store) waitOut(ctx context.Context, err error) bool {
 // cannot serve for now (loading, failing over), rather than that it refused
 // the command. The caller checks its context first.
 func unreachable(err error) bool {
-	if errors.Is(err, redis.ErrClosed) {
-		return false // the client was closed: waiting will not help
+	if errors.Is(err, redis.ErrClosed) || errors.Is(err, errCorrupt) {
+		return false // a closed client, a foreign record: waiting will not help
 	}
 	var rerr redis.Error
 	if !errors.As(err, &rerr) {
@@ -401,21 +401,24 @@ func encode(r credpool.Record) string {
 	return string(b)
 }
 
+// errCorrupt marks a record that is not one of ours.
+var errCorrupt = errors.New("corrupt record")
+
 func decode(s string) (credpool.Record, error) {
 	var w wire
 	if err := json.Unmarshal([]byte(s), &w); err != nil {
-		return credpool.Record{}, fmt.Errorf("corrupt record: %w", err)
+		return credpool.Record{}, fmt.Errorf("%w: %w", errCorrupt, err)
 	}
 	epoch, err := strconv.ParseUint(w.Epoch, 10, 64)
 	switch {
 	case w.Key == "":
-		return credpool.Record{}, errors.New("corrupt record: no key")
+		return credpool.Record{}, fmt.Errorf("%w: no key", errCorrupt)
 	case !validState(w.State):
-		return credpool.Record{}, fmt.Errorf("corrupt record: unknown state %q", w.State)
+		return credpool.Record{}, fmt.Errorf("%w: unknown state %q", errCorrupt, w.State)
 	case err != nil || strconv.FormatUint(epoch, 10) != w.Epoch:
-		return credpool.Record{}, fmt.Errorf("corrupt record: epoch %q", w.Epoch)
+		return credpool.Record{}, fmt.Errorf("%w: epoch %q", errCorrupt, w.Epoch)
 	case w.ResetS == nil || w.ResetNS == nil || *w.ResetNS < 0 || *w.ResetNS >= int64(time.Second):
-		return credpool.Record{}, errors.New("corrupt record: reset time")
+		return credpool.Record{}, fmt.Errorf("%w: reset time", errCorrupt)
 	}
 	r := credpool.Record{Key: w.Key, State: w.State, Reason: w.Reason, Epoch: epoch}
 	if *w.ResetS != zeroUnix || *w.ResetNS != 0 {

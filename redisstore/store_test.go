@@ -3,10 +3,13 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -396,4 +399,27 @@ func TestCodecRoundTrip(t *testing.T) {
 	got, err := decode(encode(credpool.Record{Key: "k", State: credpool.StateExhausted, ResetAt: local}))
 	require.NoError(t, err)
 	assert.True(t, local.Equal(got.ResetAt))
+}
+
+// serverError is a reply error of Redis, as go-redis types them.
+type serverError string
+
+func (e serverError) Error() string { return string(e) }
+func (serverError) RedisError()     {}
+
+func TestUnreachable(t *testing.T) {
+	for err, want := range map[error]bool{
+		&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}: true,
+		io.EOF:         true,
+		errPartitioned: true,
+		serverError("LOADING Redis is loading the dataset in memory"):              true,
+		serverError("READONLY You can't write against a read only replica."):       true,
+		serverError("CLUSTERDOWN The cluster is down"):                             true,
+		serverError("ERR Error running script: credpool: corrupt record at {x}:k"): false,
+		serverError("NOPERM this user has no permissions"):                         false,
+		redis.ErrClosed: false,
+		fmt.Errorf("{credpool}:key:k: %w", fmt.Errorf("%w: no key", errCorrupt)): false,
+	} {
+		assert.Equal(t, want, unreachable(err), "%v", err)
+	}
 }
