@@ -53,10 +53,14 @@ func (c *call) run() (*http.Response, error) {
 		}
 		resp, err := c.send(out)
 		if err != nil {
-			if retry, err := c.onError(ctx, l, err); !retry {
-				return nil, err
+			retry, err := c.onError(ctx, l, err)
+			switch {
+			case retry:
+				continue
+			case err == nil:
+				return c.handBack()
 			}
-			continue
+			return nil, err
 		}
 		if resp.StatusCode < http.StatusBadRequest {
 			c.dropLast()
@@ -124,13 +128,23 @@ func (e *baseFault) Error() string { return e.msg }
 
 // onError handles an attempt that got no response. A network error worth
 // retrying (by go-retryablehttp's policy) is retried after a backoff without
-// blaming the key; anything else, the context's end and a broken base
-// included, is returned.
+// blaming the key. When the retry budget runs out, the provider's last
+// response, if an earlier attempt had one, says more than a network error:
+// onError then returns neither retry nor error, and the call hands it back.
+// Anything else is returned: a broken base, an error no retry can fix, and
+// the context's end, which the error then wraps too.
 func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ error) {
 	c.t.counters.failed(ReasonTransport)
+	if ctx.Err() != nil {
+		c.dropLast()
+		if !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return false, c.attemptError(l, err)
+	}
 	var fault *baseFault
 	worth := false
-	if ctx.Err() == nil && !errors.As(err, &fault) && c.body.canReplay() {
+	if !errors.As(err, &fault) && c.body.canReplay() {
 		worth, _ = retryablehttp.DefaultRetryPolicy(ctx, nil, &url.Error{Op: c.req.Method, URL: c.req.URL.Redacted(), Err: err})
 	}
 	if !worth {
@@ -139,11 +153,12 @@ func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ e
 	}
 	c.t.pool.failTransient(l)
 	c.avoid = l.index
-	switch werr := c.backOff(ctx, 0); werr {
-	case nil:
+	switch werr := c.backOff(ctx, 0); {
+	case werr == nil:
 		return true, nil
-	case errBudget:
-		c.dropLast()
+	case werr == errBudget && c.last != nil:
+		return false, nil
+	case werr == errBudget:
 		return false, c.attemptError(l, err)
 	default:
 		c.dropLast()

@@ -610,6 +610,35 @@ func TestTransportErrors(t *testing.T) {
 		assert.True(t, strings.HasPrefix(err.Error(), "credpool: "))
 		assert.Equal(t, uint64(1), tr.Status()[0].Requests)
 	})
+	t.Run("budget spent on network errors hands back the last provider response", func(t *testing.T) {
+		var calls atomic.Int32
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				return answer(r, 503, "busy"), nil
+			}
+			return nil, errors.New("read: connection reset by peer")
+		})
+		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(3))
+		resp, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, 503, resp.StatusCode)
+		assert.Equal(t, "busy", string(body))
+		assert.Equal(t, int32(3), calls.Load())
+	})
+	t.Run("a network error after the context ended wraps both", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		base := roundTripFunc(func(*http.Request) (*http.Response, error) {
+			cancel()
+			return nil, io.EOF
+		})
+		tr := newTransport(t, []string{keyA}, WithBase(base))
+		_, err := tr.RoundTrip(httptestRequest(t, "http://api.test/").WithContext(ctx))
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, err, io.EOF)
+		assert.EqualError(t, err, "credpool: key sk-…1111: context canceled (EOF)")
+	})
 	t.Run("errors wrap the cause", func(t *testing.T) {
 		base := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, errBoom })
 		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(2))
