@@ -84,9 +84,9 @@ func (r *roster) pick(avoid int) int {
 		return -1
 	}
 	var j int
-	switch r.strategy {
-	case FillFirst:
-	case Random:
+	switch {
+	case n == 1 || r.strategy == FillFirst:
+	case r.strategy == Random:
 		j = rand.IntN(n)
 	default:
 		j = int((r.turn.Add(1) - 1) % uint64(n))

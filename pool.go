@@ -16,6 +16,7 @@ type pool struct {
 
 	mu      sync.Mutex
 	slots   []slot
+	counts  []attempts    // per key, apart from the slots: see attempts
 	picker  picker        // the usable keys, by strategy
 	cooling coolingHeap   // the cooling keys, soonest reset first
 	wake    chan struct{} // closed (and replaced) when Reset makes keys usable
@@ -40,12 +41,19 @@ type slot struct {
 	state      State
 	reason     Reason
 	resetAt    time.Time
-	fp         string        // the key's fingerprint in the store
-	epoch      uint64        // Resets the key has had, here or anywhere sharing the store
-	requests   atomic.Uint64 // counted without the lock on the success path
+	fp         string // the key's fingerprint in the store
+	epoch      uint64 // Resets the key has had, here or anywhere sharing the store
 	failures   uint64
 	refreshing chan struct{} // non-nil while a refresh runs; closed when it ends
 	remaining  atomic.Int64  // the provider's last remaining-requests count; -1 if never seen
+}
+
+// attempts counts a key's attempts without the lock, on the success path.
+// Each counter has a cache line of its own, so that the cores counting on one
+// key do not also evict the slot that every attempt reads.
+type attempts struct {
+	n atomic.Uint64
+	_ [56]byte
 }
 
 // keyID is what an attempt takes from a slot: the header value, and the
@@ -85,6 +93,7 @@ func newPool(keys []string, cfg *config) *pool {
 		strategy:      cfg.strategy,
 		guardCooldown: cfg.cooldown[ReasonAuth],
 		slots:         make([]slot, len(keys)),
+		counts:        make([]attempts, len(keys)),
 		wake:          make(chan struct{}),
 	}
 	for i, l := range labels(keys) {
@@ -184,9 +193,8 @@ func (p *pool) acquire(avoid int) (l lease, revived []StateChange, ok bool) {
 
 // lease counts an attempt on key i and returns the claim on it.
 func (p *pool) lease(i int) lease {
-	s := &p.slots[i]
-	s.requests.Add(1)
-	id := s.id.Load()
+	p.counts[i].n.Add(1)
+	id := p.slots[i].id.Load()
 	return lease{index: i, gen: id.gen, value: id.value}
 }
 
@@ -342,7 +350,7 @@ func (p *pool) status() []KeyStatus {
 	for i := range p.slots {
 		s := &p.slots[i]
 		out[i] = KeyStatus{Label: s.label, State: s.state, Reason: s.reason, ResetAt: s.resetAt,
-			Requests: s.requests.Load(), Failures: s.failures, Remaining: s.remaining.Load()}
+			Requests: p.counts[i].n.Load(), Failures: s.failures, Remaining: s.remaining.Load()}
 		if s.state == StateExhausted && !s.resetAt.After(now) {
 			out[i].State, out[i].ResetAt = StateOK, time.Time{}
 		}
