@@ -27,7 +27,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 			os.Remove(path)
 			continue
 		}
-		if !sleepCtx(ctx, 2*time.Millisecond) {
+		if pause(ctx, 2*time.Millisecond, nil) != nil {
 			return nil, ctx.Err()
 		}
 	}

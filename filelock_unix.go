@@ -29,7 +29,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 			f.Close()
 			return nil, err
 		}
-		if !sleepCtx(ctx, 2*time.Millisecond) {
+		if pause(ctx, 2*time.Millisecond, nil) != nil {
 			f.Close()
 			return nil, ctx.Err()
 		}

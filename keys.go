@@ -16,13 +16,8 @@ func validateKeys(keys []string) error {
 	}
 	seen := make(map[string]int, len(keys))
 	for i, k := range keys {
-		if k == "" {
-			return &KeyError{Index: i, Problem: "is empty"}
-		}
-		for j := 0; j < len(k); j++ {
-			if c := k[j]; c <= ' ' || c >= 0x7f {
-				return &KeyError{Index: i, Problem: "has a space, control or non-ASCII byte at offset " + strconv.Itoa(j)}
-			}
+		if problem := keyProblem(k); problem != "" {
+			return &KeyError{Index: i, Problem: problem}
 		}
 		if first, dup := seen[k]; dup {
 			return &KeyError{Index: i, Problem: "duplicates key " + strconv.Itoa(first)}
@@ -30,6 +25,19 @@ func validateKeys(keys []string) error {
 		seen[k] = i
 	}
 	return nil
+}
+
+// keyProblem says what is wrong with one key, or "" if nothing is.
+func keyProblem(k string) string {
+	if k == "" {
+		return "is empty"
+	}
+	for j := 0; j < len(k); j++ {
+		if c := k[j]; c <= ' ' || c >= 0x7f {
+			return "has a space, control or non-ASCII byte at offset " + strconv.Itoa(j)
+		}
+	}
+	return ""
 }
 
 // redact returns a label that lets an operator tell keys apart without

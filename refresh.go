@@ -2,6 +2,7 @@ package credpool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -55,27 +56,17 @@ func (c *call) refresh(l lease, v verdict) (retry bool, _ error) {
 		}
 	}
 	token, err := c.t.cfg.refresh(ctx, l.index)
-	if err == nil {
-		err = validateKeys([]string{token})
+	if problem := keyProblem(token); err == nil && problem != "" {
+		err = errors.New("the new key " + problem)
 	}
 	if err != nil {
 		c.t.pool.endRefresh(l.index, "")
 		c.t.cfg.logger.WarnContext(ctx, "credpool: refresh failed",
-			"key", c.t.pool.slots[l.index].label, "index", l.index, "error", refreshError(err))
+			"key", c.t.pool.slots[l.index].label, "index", l.index, "error", err.Error())
 		return false, nil
 	}
 	c.t.pool.endRefresh(l.index, c.t.cfg.prefix+token)
 	return true, nil
-}
-
-// refreshError describes a refresh failure for the log. A refreshed key that
-// fails validation is described by its problem alone: validateKeys names the
-// key by its index in a slice of one, which would mislead.
-func refreshError(err error) string {
-	if ke, ok := err.(*KeyError); ok {
-		return "the new key " + ke.Problem
-	}
-	return err.Error()
 }
 
 // startRefresh claims the refresh of a leased key. The first request to ask

@@ -36,7 +36,7 @@ func startSync(t *Transport) *syncer {
 // whatever it missed, in both directions.
 func (s *syncer) watch(ctx context.Context) {
 	defer s.wg.Done()
-	pause := 50 * time.Millisecond
+	wait := 50 * time.Millisecond
 	for first := true; ; first = false {
 		if !first {
 			// The store may have lost what it held (a Redis restarted
@@ -48,13 +48,13 @@ func (s *syncer) watch(ctx context.Context) {
 			return
 		}
 		if s.healthy.Load() {
-			pause = 50 * time.Millisecond // the watch had worked: a new outage starts afresh
+			wait = 50 * time.Millisecond // the watch had worked: a new outage starts afresh
 		}
 		s.failed(ctx, err)
-		if !sleepCtx(ctx, pause) {
+		if pause(ctx, wait, nil) != nil {
 			return
 		}
-		pause = min(2*pause, storeRetry)
+		wait = min(2*wait, storeRetry)
 	}
 }
 
@@ -71,7 +71,7 @@ func (s *syncer) apply(r Record) {
 // takes it.
 func (s *syncer) write(ctx context.Context) {
 	defer s.wg.Done()
-	pause := 50 * time.Millisecond
+	wait := 50 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,15 +81,15 @@ func (s *syncer) write(ctx context.Context) {
 		}
 		if err := s.save(ctx, s.t.pool.takePending()); err != nil {
 			s.failed(ctx, err)
-			if !sleepCtx(ctx, pause) {
+			if pause(ctx, wait, nil) != nil {
 				s.flush()
 				return
 			}
-			pause = min(2*pause, storeRetry)
+			wait = min(2*wait, storeRetry)
 			s.t.pool.poke()
 			continue
 		}
-		pause = 50 * time.Millisecond
+		wait = 50 * time.Millisecond
 		s.recovered()
 	}
 }
@@ -133,16 +133,4 @@ func (s *syncer) recovered() {
 func (s *syncer) stop() {
 	s.cancel()
 	s.wg.Wait()
-}
-
-// sleepCtx waits for d or until ctx ends; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

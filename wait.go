@@ -67,11 +67,17 @@ func (c *call) waitForKey(ctx context.Context) error {
 	return nil
 }
 
-// sleep waits for d, or until ctx ends or wake is closed, and counts the time
-// it waited. It reports the context's error if the context ended first.
+// sleep pauses a request and counts the time it waited.
 func (c *call) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
 	start := time.Now()
 	defer func() { c.t.counters.slept(time.Since(start)) }()
+	return pause(ctx, d, wake)
+}
+
+// pause waits for d, or until ctx ends or wake (nil for never) is closed. It
+// returns the context's error if the context ended first. Every wait in the
+// package goes through it, so every wait watches its context.
+func pause(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
