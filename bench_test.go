@@ -46,6 +46,32 @@ func runSuccess(b *testing.B, rt http.RoundTripper) {
 	}
 }
 
+var sinkLease lease
+
+// BenchmarkChoice is the key choice alone, an attempt's lease on a key, for
+// each strategy with 1 and 10,000 keys: the part of the success path that
+// depends on the size of the pool. Without the request's allocations around
+// it, it is steady enough to show that no strategy scans the pool.
+func BenchmarkChoice(b *testing.B) {
+	for _, s := range []Strategy{RoundRobin, FillFirst, LeastUsed, Random} {
+		for _, n := range []int{1, 10000} {
+			tr, err := New(benchKeys(n), WithStrategy(s))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("strategy=%s/keys=%d", s, n), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					l, _, ok := tr.pool.acquire(-1)
+					if !ok {
+						b.Fatal("no key")
+					}
+					sinkLease = l
+				}
+			})
+		}
+	}
+}
+
 // BenchmarkSteering measures the success path when responses carry the
 // rate-limit headers proactive steering reads, against the same base alone.
 func BenchmarkSteering(b *testing.B) {

@@ -22,36 +22,44 @@ type replay struct {
 	once     bool // the body cannot be replayed: one attempt only
 }
 
-// newReplay prepares req's body for replay. A body with GetBody is used as it
-// is. Without GetBody, and only when a retry is possible at all, up to limit
-// bytes are buffered; a longer body is sent as it streams, once.
-func newReplay(req *http.Request, limit int64, retry bool) (replay, error) {
-	r := replay{orig: req.Body, getBody: req.GetBody}
-	switch {
-	case req.Body == nil || req.Body == http.NoBody:
-		r.orig = nil
-		return r, nil
-	case req.GetBody != nil:
-		return r, nil
-	case !retry:
-		r.once = true
-		return r, nil
+// load prepares req's body for replay. A body with GetBody is used as it is.
+// Without GetBody, and only when a retry is possible at all, up to limit
+// bytes are buffered; a longer body is sent as it streams, once. A request
+// without a body, the common case, costs two comparisons.
+func (r *replay) load(req *http.Request, limit int64, retry bool) error {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil
 	}
+	r.orig, r.getBody = req.Body, req.GetBody
+	if r.getBody != nil {
+		return nil
+	}
+	if !retry {
+		r.once = true
+		return nil
+	}
+	return r.buffer(req, limit)
+}
+
+// buffer reads up to limit bytes of req's body, and keeps them to send on
+// every attempt; a longer body streams once, the part read first.
+func (r *replay) buffer(req *http.Request, limit int64) error {
 	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
 		req.Body.Close()
-		return replay{}, fmt.Errorf("credpool: reading request body: %w", err)
+		r.orig = nil
+		return fmt.Errorf("credpool: reading request body: %w", err)
 	}
 	if int64(len(buf)) > limit {
-		// Too large to hold: stream it once, the read part first.
 		r.orig, r.once = readCloser{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}, true
-		return r, nil
+		return nil
 	}
+	r.orig = nil
 	if err := req.Body.Close(); err != nil {
-		return replay{}, fmt.Errorf("credpool: closing request body: %w", err)
+		return fmt.Errorf("credpool: closing request body: %w", err)
 	}
-	r.orig, r.buf, r.buffered = nil, buf, true
-	return r, nil
+	r.buf, r.buffered = buf, true
+	return nil
 }
 
 // body returns the body for the next attempt and sets it on out. It reports

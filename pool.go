@@ -16,8 +16,9 @@ type pool struct {
 
 	mu      sync.Mutex
 	slots   []slot
-	counts  []attempts    // per key, apart from the slots: see attempts
+	hot     []hot         // per key, apart from the slots: see hot
 	picker  picker        // the usable keys, by strategy
+	roster  *roster       // picker, when it is a roster; neither changes after newPool
 	cooling coolingHeap   // the cooling keys, soonest reset first
 	wake    chan struct{} // closed (and replaced) when Reset makes keys usable
 	soonest atomic.Int64  // UnixNano of the soonest cooldown's end; 0 when no key cools
@@ -33,11 +34,11 @@ type pool struct {
 	bursting atomic.Bool // burst > 0, read without the lock on every success
 }
 
-// slot is one key and its state. The key lives only inside value, the
-// ready-made header value, which is never logged or printed.
+// slot is one key's state, apart from its hot part. The key itself lives only
+// in the hot part's keyID, as a ready-made header value, which is never
+// logged or printed.
 type slot struct {
-	id         atomic.Pointer[keyID] // the key's header value and generation, read without the lock
-	label      string                // redacted
+	label      string // redacted
 	state      State
 	reason     Reason
 	resetAt    time.Time
@@ -45,45 +46,62 @@ type slot struct {
 	epoch      uint64 // Resets the key has had, here or anywhere sharing the store
 	failures   uint64
 	refreshing chan struct{} // non-nil while a refresh runs; closed when it ends
-	remaining  atomic.Int64  // the provider's last remaining-requests count; -1 if never seen
 }
 
-// attempts counts a key's attempts without the lock, on the success path.
-// Each counter has a cache line of its own, so that the cores counting on one
-// key do not also evict the slot that every attempt reads.
-type attempts struct {
-	n atomic.Uint64
-	_ [56]byte
+// hot is the part of a key's state that every attempt reads or writes, all
+// of it without the lock: which header value to send, and the counts of the
+// success path. Each key's hot part has a cache line of its own, so that a
+// success touches two lines of the key's memory (this one and its keyID)
+// however many keys the pool holds, and the cores counting on one key do not
+// evict the rest of its state.
+type hot struct {
+	id        atomic.Pointer[keyID]
+	attempts  atomic.Uint64
+	remaining atomic.Int64 // the provider's last remaining-requests count; -1 if never seen
+	_         [40]byte
 }
 
-// keyID is what an attempt takes from a slot: the header value, and the
-// generation, bumped by Reset and refresh so that verdicts on older attempts
-// are ignored. It is replaced, never changed, so readers need no lock.
+// keyID is what an attempt takes from a key: the header value of one
+// generation of it. Reset and refresh start a new generation by storing a new
+// keyID, never by changing one, so readers need no lock, and an attempt whose
+// keyID is no longer the key's was sent before a Reset or refresh: its
+// verdict is ignored.
 type keyID struct {
-	gen   uint64
-	value []string // {prefix + key}: set on every attempt as it is, so the success path allocates nothing for it
+	value []string // {header value}: set on every attempt as it is, so the success path allocates nothing for it
+	array [1]string
 }
 
-// renew bumps the slot's generation, and sets a new header value if value is
-// not nil. The caller holds the pool's lock.
-func (s *slot) renew(value []string) {
-	old := s.id.Load()
-	if value == nil {
-		value = old.value
+// newKeyID returns a generation of a key whose header value is header, in a
+// single allocation: value is a slice of array.
+func newKeyID(header string) *keyID {
+	id := &keyID{array: [1]string{header}}
+	id.value = id.array[:]
+	return id
+}
+
+// renew starts a new generation of key i, with a new header value if header
+// is not "". The caller holds the pool's lock.
+func (p *pool) renew(i int, header string) {
+	if header == "" {
+		header = p.hot[i].id.Load().value[0]
 	}
-	s.id.Store(&keyID{gen: old.gen + 1, value: value})
+	p.hot[i].id.Store(newKeyID(header))
 }
 
-func (s *slot) gen() uint64 { return s.id.Load().gen }
+// current reports whether l was taken in its key's current generation.
+func (p *pool) current(l lease) bool { return p.hot[l.index].id.Load() == l.id }
 
 // lease is one attempt's claim on a key: which slot, and in which generation,
 // so the verdict is charged to the key that was actually sent, and not at all
-// if the key was reset or refreshed while the attempt was in flight.
+// if the key was reset or refreshed while the attempt was in flight. It is two
+// words, so that it travels in registers on the success path.
 type lease struct {
 	index int
-	gen   uint64
-	value []string
+	id    *keyID
 }
+
+// value is the header value the attempt sends.
+func (l lease) value() []string { return l.id.value }
 
 // suspectMisconfig is what the outage guard says when it holds back a kill.
 const suspectMisconfig = "every key rejected: check base URL and auth header"
@@ -93,14 +111,14 @@ func newPool(keys []string, cfg *config) *pool {
 		strategy:      cfg.strategy,
 		guardCooldown: cfg.cooldown[ReasonAuth],
 		slots:         make([]slot, len(keys)),
-		counts:        make([]attempts, len(keys)),
+		hot:           make([]hot, len(keys)),
 		wake:          make(chan struct{}),
 	}
 	for i, l := range labels(keys) {
 		s := &p.slots[i]
 		s.label, s.state = l, StateOK
-		s.id.Store(&keyID{value: []string{cfg.prefix + keys[i]}})
-		s.remaining.Store(-1)
+		p.hot[i].id.Store(newKeyID(cfg.prefix + keys[i]))
+		p.hot[i].remaining.Store(-1)
 	}
 	if cfg.store != nil {
 		p.byFP, p.pending, p.kick = make(map[string]int, len(keys)), map[string]Record{}, make(chan struct{}, 1)
@@ -117,6 +135,7 @@ func newPool(keys []string, cfg *config) *pool {
 // fresh cooling heap.
 func (p *pool) rebuild() {
 	p.picker = newPicker(p.strategy, len(p.slots))
+	p.roster, _ = p.picker.(*roster)
 	p.cooling = coolingHeap{pos: filled(len(p.slots)), slots: p.slots}
 	for i := range p.slots {
 		switch p.slots[i].state {
@@ -133,8 +152,8 @@ func (p *pool) rebuild() {
 // acquire: the usable keys, and when the soonest cooldown ends. Every method
 // that changes a key's state calls it before it releases the lock.
 func (p *pool) publish() {
-	if r, ok := p.picker.(*roster); ok {
-		r.publish()
+	if p.roster != nil {
+		p.roster.publish()
 	}
 	var soonest int64
 	if len(p.cooling.keys) > 0 {
@@ -170,13 +189,19 @@ func (p *pool) move(i int, state State, resetAt time.Time) {
 // For every strategy but LeastUsed, a choice while no cooldown has ended
 // takes no lock: it reads the published roster.
 func (p *pool) acquire(avoid int) (l lease, revived []StateChange, ok bool) {
-	if r, fast := p.picker.(*roster); fast {
+	if r := p.roster; r != nil {
 		if soonest := p.soonest.Load(); soonest == 0 || time.Now().UnixNano() < soonest {
 			if i := r.pick(avoid); i >= 0 {
 				return p.lease(i), nil, true
 			}
 		}
 	}
+	return p.acquireLocked(avoid)
+}
+
+// acquireLocked is acquire under the lock: for LeastUsed, and for every
+// strategy when a cooldown may have ended or no key was found without it.
+func (p *pool) acquireLocked(avoid int) (l lease, revived []StateChange, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.cooling.keys) > 0 {
@@ -193,9 +218,9 @@ func (p *pool) acquire(avoid int) (l lease, revived []StateChange, ok bool) {
 
 // lease counts an attempt on key i and returns the claim on it.
 func (p *pool) lease(i int) lease {
-	p.counts[i].n.Add(1)
-	id := p.slots[i].id.Load()
-	return lease{index: i, gen: id.gen, value: id.value}
+	h := &p.hot[i]
+	h.attempts.Add(1)
+	return lease{index: i, id: h.id.Load()}
 }
 
 // revive brings back every key whose cooldown ended by now.
@@ -228,7 +253,7 @@ func (p *pool) fail(l lease, v verdict, status int, until time.Time) (StateChang
 	defer p.publish() // before the unlock
 	s := &p.slots[l.index]
 	s.failures++
-	if s.gen() != l.gen || s.state == StateDead {
+	if !p.current(l) || s.state == StateDead {
 		return StateChange{}, false
 	}
 	from := s.state
@@ -285,7 +310,7 @@ func (p *pool) failTransient(l lease) {
 // there is a burst to end: the success path stays lock-free.
 func (p *pool) succeed(l lease, remaining int64, known bool) {
 	if known {
-		p.slots[l.index].remaining.Store(remaining)
+		p.hot[l.index].remaining.Store(remaining)
 	}
 	if p.bursting.Load() {
 		p.mu.Lock()
@@ -303,7 +328,7 @@ func (p *pool) cool(l lease, until time.Time) (StateChange, bool) {
 	defer p.mu.Unlock()
 	defer p.publish() // before the unlock
 	s := &p.slots[l.index]
-	if s.gen() != l.gen || s.state != StateOK || !until.After(time.Now()) {
+	if !p.current(l) || s.state != StateOK || !until.After(time.Now()) {
 		return StateChange{}, false
 	}
 	s.reason = ReasonRateLimit
@@ -328,7 +353,7 @@ func (p *pool) reset(indexes ...int) []StateChange {
 	var changes []StateChange
 	for _, i := range indexes {
 		s := &p.slots[i]
-		s.renew(nil)
+		p.renew(i, "")
 		s.epoch++
 		if s.state != StateOK {
 			changes = append(changes, StateChange{Index: i, Label: s.label, From: s.state, To: StateOK})
@@ -350,7 +375,7 @@ func (p *pool) status() []KeyStatus {
 	for i := range p.slots {
 		s := &p.slots[i]
 		out[i] = KeyStatus{Label: s.label, State: s.state, Reason: s.reason, ResetAt: s.resetAt,
-			Requests: p.counts[i].n.Load(), Failures: s.failures, Remaining: s.remaining.Load()}
+			Requests: p.hot[i].attempts.Load(), Failures: s.failures, Remaining: p.hot[i].remaining.Load()}
 		if s.state == StateExhausted && !s.resetAt.After(now) {
 			out[i].State, out[i].ResetAt = StateOK, time.Time{}
 		}
@@ -460,7 +485,7 @@ func (p *pool) apply(r Record) (StateChange, bool) {
 		return StateChange{}, false
 	}
 	if merged.Epoch != s.epoch {
-		s.renew(nil) // reset elsewhere: verdicts on attempts in flight are stale
+		p.renew(i, "") // reset elsewhere: verdicts on attempts in flight are stale
 	}
 	from := s.state
 	s.epoch, s.reason = merged.Epoch, merged.Reason

@@ -81,7 +81,7 @@ func (p *pool) startRefresh(l lease) (done <-chan struct{}, lead bool) {
 	switch {
 	case s.refreshing != nil:
 		return s.refreshing, false
-	case s.gen() != l.gen || s.state == StateDead:
+	case !p.current(l) || s.state == StateDead:
 		return nil, false
 	}
 	s.refreshing = make(chan struct{})
@@ -96,7 +96,7 @@ func (p *pool) endRefresh(i int, header string) {
 	defer p.mu.Unlock()
 	s := &p.slots[i]
 	if header != "" {
-		s.renew([]string{header})
+		p.renew(i, header)
 	}
 	close(s.refreshing)
 	s.refreshing = nil

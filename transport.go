@@ -87,11 +87,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.keyed(req) {
 		return t.cfg.base.RoundTrip(req)
 	}
-	body, err := newReplay(req, t.cfg.maxReplayBody, t.canRetry)
-	if err != nil {
+	c := call{t: t, req: req, avoid: -1}
+	if err := c.body.load(req, t.cfg.maxReplayBody, t.canRetry); err != nil {
 		return nil, err
 	}
-	c := call{t: t, req: req, body: body, avoid: -1}
 	defer c.body.release()
 	return c.run()
 }

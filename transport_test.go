@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -396,6 +397,48 @@ func TestSetsHeader(t *testing.T) {
 			require.NoError(t, err)
 			resp.Body.Close()
 			assert.Equal(t, []string{tc.want}, got, "the SDK's placeholder is replaced")
+		})
+	}
+}
+
+// TestSetsHeaderOnAnyHeaderMap covers the shapes of map the attempt's header
+// copy starts from: none at all, a small one, and one past a single group of
+// slots, which the copy must grow rather than overwrite.
+func TestSetsHeaderOnAnyHeaderMap(t *testing.T) {
+	many := http.Header{}
+	for i := range 20 {
+		many.Set(fmt.Sprintf("X-Sdk-%d", i), strconv.Itoa(i))
+	}
+	cases := []struct {
+		name   string
+		header http.Header
+	}{
+		{"nil", nil},
+		{"empty", http.Header{}},
+		{"small", http.Header{"Accept": {"application/json"}}},
+		{"twenty names", many},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got http.Header
+			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				got = r.Header
+				return answer(r, 200, "ok"), nil
+			})
+			tr := newTransport(t, []string{keyA}, WithBase(base))
+			req := httptestRequest(t, "http://api.test/")
+			req.Header = tc.header
+			before := tc.header.Clone()
+
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, "Bearer "+keyA, got.Get("Authorization"))
+			for name, v := range tc.header {
+				assert.Equal(t, v, got[name], name)
+			}
+			assert.Len(t, got, len(tc.header)+1)
+			assert.Equal(t, before, req.Header, "the caller's map is untouched")
 		})
 	}
 }
