@@ -26,101 +26,126 @@ type call struct {
 	backoff   backoff.BackOff // made at the first transient failure
 	avoid     int             // key of the last transient failure, -1 for none
 	last      *http.Response  // latest error response not yet handed back
+	inBase    lease           // the attempt the base transport is sending, if any: see finish
 	refreshed []int           // keys this request refreshed, once each
 }
 
 // run sends attempts until one succeeds or gives a response to hand back, or
 // until the budget runs out: WithMaxAttempts transient failures, and never
 // more than keys + WithMaxAttempts attempts in all, so no loop is possible.
+//
+// The loop is the success path of every request, written out in one piece:
+// a key, a copy of the request with it, and the base's answer. Everything else
+// an attempt can meet is outcome's.
 func (c *call) run() (*http.Response, error) {
-	ctx := c.req.Context()
-	limit := len(c.t.pool.slots) + c.t.cfg.maxAttempts
-	for waits := 0; c.attempts < limit && waits <= limit; {
+	for waits := 0; c.attempts < c.t.limit && waits <= c.t.limit; {
 		l, revived, ok := c.t.pool.acquire(c.avoid)
 		for _, change := range revived {
-			c.t.emit(ctx, change)
+			c.t.emit(c.req.Context(), change)
 		}
 		if !ok {
 			waits++
-			if err := c.waitForKey(ctx); err != nil {
+			if err := c.waitForKey(c.req.Context()); err != nil {
 				return c.giveUp(err)
 			}
 			continue
 		}
-		out, err := c.prepare(l)
-		if err != nil {
+
+		// The attempt: the request struct and its header map are copied,
+		// and the header values shared, since nothing on the way to the wire
+		// modifies them. maps.Clone copies the map's table as it is, without
+		// hashing every name again as a copy loop does.
+		out := new(http.Request)
+		*out = *c.req
+		if out.Header = maps.Clone(c.req.Header); out.Header == nil {
+			out.Header = make(http.Header, 1)
+		}
+		if c.t.cfg.drop != "" {
+			delete(out.Header, c.t.cfg.drop)
+		}
+		out.Header[c.t.cfg.header] = l.value()
+		if err := c.body.body(out); err != nil {
 			c.dropLast()
 			return nil, err
 		}
-		resp, err := c.send(out)
-		if err != nil {
-			retry, err := c.onError(ctx, l, err)
-			switch {
-			case retry:
-				continue
-			case err == nil:
-				return c.handBack()
-			}
-			return nil, err
-		}
-		if resp.StatusCode < http.StatusBadRequest {
+		c.attempts++
+		c.inBase = l // a panic in the base is finish's to handle
+		resp, err := c.t.cfg.base.RoundTrip(out)
+		c.inBase.id = nil
+
+		if err == nil && resp != nil && resp.Body != nil && resp.StatusCode < http.StatusBadRequest {
 			c.dropLast()
 			c.succeed(l, resp.Header)
 			return resp, nil
 		}
-		done, err := c.onErrorResponse(ctx, l, resp)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			break
+		if resp, done, err := c.outcome(l, resp, err); done {
+			return resp, err
 		}
 	}
 	return c.handBack()
 }
 
-// prepare copies the caller's request for one attempt with the leased key:
-// the struct and its header map are copied, and the header values shared,
-// since nothing on the way to the wire modifies them. maps.Clone copies the
-// map's table as it is, without hashing every name again as a copy loop does:
-// on the success path that is a quarter of the cost of the copy.
-func (c *call) prepare(l lease) (*http.Request, error) {
-	out := new(http.Request)
-	*out = *c.req
-	if out.Header = maps.Clone(c.req.Header); out.Header == nil {
-		out.Header = make(http.Header, 1)
-	}
-	if c.t.cfg.drop != "" {
-		delete(out.Header, c.t.cfg.drop)
-	}
-	out.Header[c.t.cfg.header] = l.value()
-	if err := c.body.body(out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// send hands one attempt to the base transport and holds it to the
-// RoundTripper contract, whatever the base does: a response with a body, or
-// an error; never both, neither, or a panic.
-func (c *call) send(out *http.Request) (resp *http.Response, err error) {
-	c.attempts++
-	defer func() {
-		if p := recover(); p != nil {
-			resp, err = nil, &baseFault{fmt.Sprintf("base RoundTripper panicked: %v", p)}
-		}
-	}()
-	resp, err = c.t.cfg.base.RoundTrip(out)
+// outcome acts on an attempt that did not plainly succeed. It reports whether
+// the call is done, and if so with what response or error. It first holds the
+// base to the RoundTripper contract, whatever the base did: a response with a
+// body, or an error, never both or neither.
+func (c *call) outcome(l lease, resp *http.Response, err error) (*http.Response, bool, error) {
+	ctx := c.req.Context()
 	switch {
 	case err != nil && resp != nil:
 		discard(resp)
-		return nil, err
+		resp = nil
 	case err == nil && resp == nil:
-		return nil, &baseFault{"base RoundTripper returned neither a response nor an error"}
+		err = &baseFault{"base RoundTripper returned neither a response nor an error"}
 	case err == nil && resp.Body == nil:
 		resp.Body = http.NoBody
 	}
-	return resp, err
+	switch {
+	case err != nil:
+		retry, err := c.onError(ctx, l, err)
+		switch {
+		case retry:
+			return nil, false, nil
+		case err == nil:
+			resp, err := c.handBack()
+			return resp, true, err
+		}
+		return nil, true, err
+	case resp.StatusCode < http.StatusBadRequest: // a success, once given a body
+		c.dropLast()
+		c.succeed(l, resp.Header)
+		return resp, true, nil
+	}
+	done, err := c.onErrorResponse(ctx, l, resp)
+	switch {
+	case err != nil:
+		return nil, true, err
+	case done:
+		resp, err := c.handBack()
+		return resp, true, err
+	}
+	return nil, false, nil
+}
+
+// finish ends every call, deferred by RoundTrip: it closes the caller's body
+// if no attempt took it, and turns a panic in the base transport into the
+// call's error, blaming no key, as outcome does with the base's other faults.
+// (A defer around each attempt would cost every request.) A panic anywhere
+// else is credpool's or a callback's, and goes on up.
+func (c *call) finish(resp **http.Response, err *error) {
+	c.body.release()
+	if c.inBase.id == nil {
+		return
+	}
+	l := c.inBase
+	c.inBase.id = nil
+	p := recover()
+	if p == nil {
+		return // runtime.Goexit in the base: nothing to answer
+	}
+	c.t.counters.failed(ReasonTransport)
+	c.dropLast()
+	*resp, *err = nil, c.attemptError(l, &baseFault{fmt.Sprintf("base RoundTripper panicked: %v", p)})
 }
 
 // baseFault is a broken base transport's doing. It is never retried.

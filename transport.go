@@ -24,6 +24,7 @@ type Transport struct {
 	cfg      *config
 	pool     *pool
 	counters *counters
+	limit    int     // attempts a request may make: keys + WithMaxAttempts
 	canRetry bool    // whether any request can make a second attempt
 	sync     *syncer // nil without a Store
 }
@@ -51,6 +52,7 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 		cfg:      cfg,
 		pool:     newPool(keys, cfg),
 		counters: new(counters),
+		limit:    len(keys) + cfg.maxAttempts,
 		canRetry: len(keys) > 1 || cfg.maxAttempts > 1 || cfg.maxWait > 0,
 	}
 	if cfg.store != nil {
@@ -76,7 +78,7 @@ func (t *Transport) Close() error {
 // or a nil response with an error: ErrNoKeys when no key can be used, the
 // context's error when the request was cancelled while waiting, or the base
 // transport's error.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
 	if req == nil {
 		return nil, errors.New("credpool: nil request")
 	}
@@ -91,7 +93,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := c.body.load(req, t.cfg.maxReplayBody, t.canRetry); err != nil {
 		return nil, err
 	}
-	defer c.body.release()
+	defer c.finish(&resp, &err)
 	return c.run()
 }
 

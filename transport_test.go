@@ -401,6 +401,35 @@ func TestSetsHeader(t *testing.T) {
 	}
 }
 
+// TestBasePanicAfterAKeptResponse has the base panic on a retry, after the
+// first attempt's 503 was kept to hand back: the call ends with the panic as
+// its error, the kept response is closed, and a panic that is not the base's
+// (here, in a state-change callback) goes on up to the caller.
+func TestBasePanicAfterAKeptResponse(t *testing.T) {
+	var closed atomic.Bool
+	attempts := 0
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if attempts++; attempts == 1 {
+			resp := answer(r, 503, `{"error":{"message":"overloaded"}}`)
+			resp.Body = readCloser{strings.NewReader("overloaded"), closerFunc(func() error { closed.Store(true); return nil })}
+			return resp, nil
+		}
+		panic("half-closed connection")
+	})
+	tr := newTransport(t, []string{keyA, keyB}, WithBase(base),
+		WithBackoff(func() backoff.BackOff { return &backoff.ZeroBackOff{} }))
+	resp, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
+	require.Nil(t, resp)
+	require.ErrorContains(t, err, "base RoundTripper panicked: half-closed connection")
+	assert.True(t, closed.Load(), "the kept 503 was closed")
+	assert.Equal(t, uint64(1), tr.Stats().Failures[ReasonTransport])
+
+	cb := newTransport(t, []string{keyA}, WithBase(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return answer(r, 401, bodyRevoked), nil
+	})), WithOnStateChange(func(StateChange) { panic("callback bug") }))
+	assert.PanicsWithValue(t, "callback bug", func() { cb.RoundTrip(httptestRequest(t, "http://api.test/")) })
+}
+
 // TestSetsHeaderOnAnyHeaderMap covers the shapes of map the attempt's header
 // copy starts from: none at all, a small one, and one past a single group of
 // slots, which the copy must grow rather than overwrite.

@@ -142,6 +142,39 @@ func BenchmarkSuccess(b *testing.B) {
 	}
 }
 
+// BenchmarkSuccessPaired runs the rows of BenchmarkSuccess side by side: in
+// turns of 64 requests each, every row in every turn, with the first place
+// passing from row to row. Each row's time is the sum of its turns, so a noisy
+// moment on a shared machine falls on every row alike, within microseconds,
+// instead of on the rows that ran then: the ratios it gives are steadier
+// than those of rows measured one after the other. An op is one request on
+// every row; ns/<row> is one row's time per request.
+func BenchmarkSuccessPaired(b *testing.B) {
+	const turn = 64
+	rows := impls(b)
+	req := request()
+	spent := make([]time.Duration, len(rows))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done, t := 0, 0; done < b.N; done, t = done+turn, t+1 {
+		n := min(turn, b.N-done)
+		for k := range rows {
+			i := (k + t) % len(rows)
+			rt := rows[i].rt
+			start := time.Now()
+			for j := 0; j < n; j++ {
+				if resp, err := rt.RoundTrip(req); err != nil || resp.StatusCode != 200 {
+					b.Fatal(resp, err)
+				}
+			}
+			spent[i] += time.Since(start)
+		}
+	}
+	for i, r := range rows {
+		b.ReportMetric(float64(spent[i])/float64(b.N), "ns/"+r.name)
+	}
+}
+
 // BenchmarkSuccessParallel is the success path from every core at once.
 func BenchmarkSuccessParallel(b *testing.B) {
 	for _, impl := range impls(b) {

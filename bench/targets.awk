@@ -25,6 +25,16 @@ END {
 	check("success overhead / floor's", cp / fl, "<=", 1.25)
 	check("success overhead / oauth2's", cp / (median(s "oauth2", "ns/op") - bare), "<=", 0.85)
 	check("success overhead / retryablehttp's", cp / (median(s "retryablehttp", "ns/op") - bare), "<=", 0.85)
+	# The same from BenchmarkSuccessPaired, whose rows take turns within
+	# microseconds of each other: steadier on a shared machine.
+	q = "BenchmarkSuccessPaired"
+	if (cnt[q, "ns/credpool"] > 0) {
+		qb = median(q, "ns/bare")
+		qc = median(q, "ns/credpool") - qb
+		check("paired: success overhead / floor's", qc / (median(q, "ns/floor") - qb), "<=", 1.25)
+		check("paired: success overhead / oauth2's", qc / (median(q, "ns/oauth2") - qb), "<=", 0.85)
+		check("paired: success overhead / retryablehttp's", qc / (median(q, "ns/retryablehttp") - qb), "<=", 0.85)
+	}
 	check("allocs/op over floor's", median(s "credpool", "allocs/op") - median(s "floor", "allocs/op"), "<=", 1)
 	p = "BenchmarkSuccessParallel/impl="
 	pb = median(p "bare", "ns/op")
