@@ -38,7 +38,8 @@ type call struct {
 // a key, a copy of the request with it, and the base's answer. Everything else
 // an attempt can meet is outcome's.
 func (c *call) run() (*http.Response, error) {
-	for waits := 0; c.attempts < c.t.limit && waits <= c.t.limit; {
+	limit := len(c.t.pool.slots) + c.t.cfg.maxAttempts
+	for waits := 0; c.attempts < limit && waits <= limit; {
 		l, revived, ok := c.t.pool.acquire(c.avoid)
 		for _, change := range revived {
 			c.t.emit(c.req.Context(), change)
@@ -70,10 +71,10 @@ func (c *call) run() (*http.Response, error) {
 		}
 		c.attempts++
 		c.inBase = l // a panic in the base is finish's to handle
-		resp, err := c.t.cfg.base.RoundTrip(out)
+		resp, err := heldToContract(c.t.cfg.base.RoundTrip(out))
 		c.inBase.id = nil
 
-		if err == nil && resp != nil && resp.Body != nil && resp.StatusCode < http.StatusBadRequest {
+		if err == nil && resp.StatusCode < http.StatusBadRequest {
 			c.dropLast()
 			c.succeed(l, resp.Header)
 			return resp, nil
@@ -85,23 +86,26 @@ func (c *call) run() (*http.Response, error) {
 	return c.handBack()
 }
 
-// outcome acts on an attempt that did not plainly succeed. It reports whether
-// the call is done, and if so with what response or error. It first holds the
-// base to the RoundTripper contract, whatever the base did: a response with a
-// body, or an error, never both or neither.
-func (c *call) outcome(l lease, resp *http.Response, err error) (*http.Response, bool, error) {
-	ctx := c.req.Context()
+// heldToContract holds the base to the RoundTripper contract, whatever it
+// did: a response with a body, or an error, never both or neither.
+func heldToContract(resp *http.Response, err error) (*http.Response, error) {
 	switch {
 	case err != nil && resp != nil:
 		discard(resp)
-		resp = nil
+		return nil, err
 	case err == nil && resp == nil:
-		err = &baseFault{"base RoundTripper returned neither a response nor an error"}
+		return nil, &baseFault{"base RoundTripper returned neither a response nor an error"}
 	case err == nil && resp.Body == nil:
 		resp.Body = http.NoBody
 	}
-	switch {
-	case err != nil:
+	return resp, err
+}
+
+// outcome acts on an attempt that failed: an error, or an error response. It
+// reports whether the call is done, and if so with what response or error.
+func (c *call) outcome(l lease, resp *http.Response, err error) (*http.Response, bool, error) {
+	ctx := c.req.Context()
+	if err != nil {
 		retry, err := c.onError(ctx, l, err)
 		switch {
 		case retry:
@@ -111,10 +115,6 @@ func (c *call) outcome(l lease, resp *http.Response, err error) (*http.Response,
 			return resp, true, err
 		}
 		return nil, true, err
-	case resp.StatusCode < http.StatusBadRequest: // a success, once given a body
-		c.dropLast()
-		c.succeed(l, resp.Header)
-		return resp, true, nil
 	}
 	done, err := c.onErrorResponse(ctx, l, resp)
 	switch {
@@ -129,9 +129,9 @@ func (c *call) outcome(l lease, resp *http.Response, err error) (*http.Response,
 
 // finish ends every call, deferred by RoundTrip: it closes the caller's body
 // if no attempt took it, and turns a panic in the base transport into the
-// call's error, blaming no key, as outcome does with the base's other faults.
-// (A defer around each attempt would cost every request.) A panic anywhere
-// else is credpool's or a callback's, and goes on up.
+// call's error, blaming no key, as heldToContract does with the base's other
+// faults. (A defer around each attempt would cost every request.) A panic
+// anywhere else is credpool's or a callback's, and goes on up.
 func (c *call) finish(resp **http.Response, err *error) {
 	c.body.release()
 	if c.inBase.id == nil {

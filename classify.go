@@ -1,11 +1,8 @@
 package credpool
 
 import (
-	"context"
 	"net/http"
 	"time"
-
-	"github.com/hashicorp/go-retryablehttp"
 )
 
 // verdict is the classifier's decision on one error response.
@@ -92,11 +89,11 @@ func (c *classifier) reasonFor(status int, h http.Header, info *errorInfo) Reaso
 	case info.html && (status == http.StatusUnauthorized || limitStatus || status >= 500):
 		return ReasonServerError
 	}
-	return c.byStatus(status, info)
+	return c.byStatus(status)
 }
 
 // byStatus is the verdict when the body says nothing the tables know.
-func (c *classifier) byStatus(status int, info *errorInfo) Reason {
+func (c *classifier) byStatus(status int) Reason {
 	switch {
 	case status == http.StatusForbidden:
 		return c.forbidden
@@ -152,10 +149,9 @@ func shouldNotRetry(h http.Header) bool {
 	return headerValue(h, "X-Should-Retry") == "false" || headerValue(h, "Stripe-Should-Retry") == "false"
 }
 
-// serverTrouble reports whether a status is worth a retry after a backoff, by
-// go-retryablehttp's policy: 5xx except 501 Not Implemented, which no retry
-// can fix.
+// serverTrouble reports whether an error status is worth a retry after a
+// backoff: 5xx except 501 Not Implemented, which no retry can fix (the rule of
+// go-retryablehttp's policy, which call.go asks about network errors).
 func serverTrouble(status int) bool {
-	retry, _ := retryablehttp.DefaultRetryPolicy(context.Background(), &http.Response{StatusCode: status}, nil)
-	return retry && status != http.StatusTooManyRequests
+	return status >= 500 && status != http.StatusNotImplemented
 }

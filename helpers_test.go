@@ -1,6 +1,7 @@
 package credpool
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -170,3 +171,30 @@ func answer(r *http.Request, status int, body string) *http.Response {
 }
 
 var errBoom = errors.New("boom")
+
+// revokesKeyA is a provider's rule for tests that need one revoked key: keyA
+// gets a 401 revocation, every other key a 200.
+func revokesKeyA(key string, _ int) reply {
+	if key == keyA {
+		return reply{status: 401, body: bodyRevoked}
+	}
+	return reply{status: 200, body: "ok"}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

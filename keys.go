@@ -82,8 +82,10 @@ func schemePrefix(key string) string {
 }
 
 // labels redacts every key and makes the labels unique, appending the index
-// to any label that two keys share, so a status table never shows two rows
-// that look like the same key.
+// to any label that two keys share, so that a status table never shows two
+// rows that look like the same key and a metric never merges two keys'
+// series. Should the suffixed label be some other key's too (a short key's
+// "…#100" and a key ending in "#100"), the index is appended again.
 func labels(keys []string) []string {
 	out := make([]string, len(keys))
 	count := make(map[string]int, len(keys))
@@ -92,9 +94,16 @@ func labels(keys []string) []string {
 		count[out[i]]++
 	}
 	for i, l := range out {
-		if count[l] > 1 {
-			out[i] = l + "#" + strconv.Itoa(i)
+		if count[l] == 1 {
+			continue
 		}
+		suffix := "#" + strconv.Itoa(i)
+		l += suffix
+		for count[l] > 0 {
+			l += suffix
+		}
+		out[i] = l
+		count[l]++
 	}
 	return out
 }

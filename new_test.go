@@ -2,6 +2,8 @@ package credpool
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,6 +118,17 @@ func TestLabels(t *testing.T) {
 func TestLabelsAreUnique(t *testing.T) {
 	got := labels([]string{"sk-aaaaaaaaaaaaaaaaaaaaaaaaaaaa1111", "sk-bbbbbbbbbbbbbbbbbbbbbbbbbbbb1111", "sk-cccccccccccccccccccccccccccc2222"})
 	assert.Equal(t, []string{"sk-…1111#0", "sk-…1111#1", "sk-…2222"}, got)
+
+	// 101 keys too short to show anything are "…#0" to "…#100"; the last of
+	// them must not take the label of a longer key that ends in "#100".
+	keys := []string{"abcdefghijkl#100"}
+	for i := range 101 {
+		keys = append(keys, fmt.Sprintf("short%03d", i))
+	}
+	got = labels(keys)
+	assert.Equal(t, "…#100", got[0])
+	assert.Equal(t, "…#100#100", got[100])
+	assert.Len(t, slices.Compact(slices.Sorted(slices.Values(got))), len(keys), "every label is unique")
 }
 
 func TestStrategyString(t *testing.T) {

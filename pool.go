@@ -17,8 +17,7 @@ type pool struct {
 	mu      sync.Mutex
 	slots   []slot
 	hot     []hot         // per key, apart from the slots: see hot
-	picker  picker        // the usable keys, by strategy
-	roster  *roster       // picker, when it is a roster; neither changes after newPool
+	picker  picker        // the usable keys, by strategy; never replaced after newPool
 	cooling coolingHeap   // the cooling keys, soonest reset first
 	wake    chan struct{} // closed (and replaced) when Reset makes keys usable
 	soonest atomic.Int64  // UnixNano of the soonest cooldown's end; 0 when no key cools
@@ -135,7 +134,6 @@ func newPool(keys []string, cfg *config) *pool {
 // fresh cooling heap.
 func (p *pool) rebuild() {
 	p.picker = newPicker(p.strategy, len(p.slots))
-	p.roster, _ = p.picker.(*roster)
 	p.cooling = coolingHeap{pos: filled(len(p.slots)), slots: p.slots}
 	for i := range p.slots {
 		switch p.slots[i].state {
@@ -152,8 +150,8 @@ func (p *pool) rebuild() {
 // acquire: the usable keys, and when the soonest cooldown ends. Every method
 // that changes a key's state calls it before it releases the lock.
 func (p *pool) publish() {
-	if p.roster != nil {
-		p.roster.publish()
+	if r, ok := p.picker.(*roster); ok {
+		r.publish()
 	}
 	var soonest int64
 	if len(p.cooling.keys) > 0 {
@@ -189,7 +187,7 @@ func (p *pool) move(i int, state State, resetAt time.Time) {
 // For every strategy but LeastUsed, a choice while no cooldown has ended
 // takes no lock: it reads the published roster.
 func (p *pool) acquire(avoid int) (l lease, revived []StateChange, ok bool) {
-	if r := p.roster; r != nil {
+	if r, ok := p.picker.(*roster); ok {
 		if soonest := p.soonest.Load(); soonest == 0 || time.Now().UnixNano() < soonest {
 			if i := r.pick(avoid); i >= 0 {
 				return p.lease(i), nil, true
@@ -314,10 +312,16 @@ func (p *pool) succeed(l lease, remaining int64, known bool) {
 	}
 	if p.bursting.Load() {
 		p.mu.Lock()
-		p.burst, p.suspect = 0, ""
-		p.bursting.Store(false)
+		p.endBurst()
 		p.mu.Unlock()
 	}
+}
+
+// endBurst forgets the kills since the last success, and the suspicion they
+// raised. The caller holds the lock.
+func (p *pool) endBurst() {
+	p.burst, p.suspect = 0, ""
+	p.bursting.Store(false)
 }
 
 // cool takes a key out of rotation until its limit resets, on the provider's
@@ -491,7 +495,7 @@ func (p *pool) apply(r Record) (StateChange, bool) {
 	s.epoch, s.reason = merged.Epoch, merged.Reason
 	p.move(i, merged.State, merged.ResetAt)
 	if merged.State == StateDead {
-		p.burst, p.suspect = 0, "" // another replica's kill is not a burst of ours
+		p.endBurst() // another replica's kill is not a burst of ours
 	}
 	return StateChange{Index: i, Label: s.label, From: from, To: s.state, Reason: s.reason, ResetAt: s.resetAt}, true
 }

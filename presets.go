@@ -6,63 +6,52 @@ package credpool
 // hosts, so that gateways and test servers work: add WithHosts for that.
 
 // OpenAI takes the key as "Authorization: Bearer".
-func OpenAI() Option { return withSteering(bearer, steerOpenAI) }
+func OpenAI() Option { return preset("Authorization", "Bearer ", "", steerOpenAI) }
 
 // Anthropic takes the raw key in x-api-key, and drops the Authorization
 // header an SDK may have set to a placeholder.
-func Anthropic() Option {
-	return func(c *config) {
-		c.header, c.prefix, c.drop = "X-Api-Key", "", "Authorization"
-		c.steering = steerAnthropic
-	}
-}
+func Anthropic() Option { return preset("X-Api-Key", "", "Authorization", steerAnthropic) }
 
 // Gemini takes the raw key in x-goog-api-key, as Google's SDKs send it.
-func Gemini() Option {
-	return func(c *config) { c.header, c.prefix, c.drop, c.steering = "X-Goog-Api-Key", "", "", steerNone }
-}
+func Gemini() Option { return preset("X-Goog-Api-Key", "", "", steerNone) }
 
 // AzureOpenAI takes the raw key in api-key. (With Entra ID tokens, use OpenAI
 // instead: they go as "Authorization: Bearer".)
-func AzureOpenAI() Option {
-	return func(c *config) { c.header, c.prefix, c.drop, c.steering = "Api-Key", "", "", steerOpenAI }
-}
+func AzureOpenAI() Option { return preset("Api-Key", "", "", steerOpenAI) }
 
 // OpenRouter takes the key as "Authorization: Bearer".
-func OpenRouter() Option { return bearer }
+func OpenRouter() Option { return bearer() }
 
 // Groq takes the key as "Authorization: Bearer".
-func Groq() Option { return withSteering(bearer, steerOpenAI) }
+func Groq() Option { return preset("Authorization", "Bearer ", "", steerOpenAI) }
 
 // Mistral takes the key as "Authorization: Bearer".
-func Mistral() Option { return bearer }
+func Mistral() Option { return bearer() }
 
 // DeepSeek takes the key as "Authorization: Bearer".
-func DeepSeek() Option { return bearer }
+func DeepSeek() Option { return bearer() }
 
 // XAI takes the key as "Authorization: Bearer".
-func XAI() Option { return bearer }
+func XAI() Option { return bearer() }
 
 // GitHub takes the token as "Authorization: Bearer". A 403 that is not a rate
 // limit is a permission the token lacks for that resource, not a bad token,
 // so it is handed back and the token stays in rotation.
 func GitHub() Option {
+	set := preset("Authorization", "Bearer ", "", steerGitHub)
 	return func(c *config) {
-		bearer(c)
+		set(c)
 		c.classifier.forbidden = ReasonClientError
-		c.steering = steerGitHub
 	}
 }
 
-func bearer(c *config) {
-	c.header, c.prefix, c.drop, c.steering = "Authorization", "Bearer ", "", steerAny
-}
+// bearer is the preset of a provider that takes "Authorization: Bearer" and
+// whose rate-limit headers steering reads under any provider's names.
+func bearer() Option { return preset("Authorization", "Bearer ", "", steerAny) }
 
-// withSteering is a preset that also narrows steering to its provider's
-// headers.
-func withSteering(preset func(*config), s steering) Option {
-	return func(c *config) {
-		preset(c)
-		c.steering = s
-	}
+// preset sets how a provider takes its key: the header (canonical), the
+// value's prefix, a header to drop from every attempt, and the headers in
+// which it reports what a key has left.
+func preset(header, prefix, drop string, s steering) Option {
+	return func(c *config) { c.header, c.prefix, c.drop, c.steering = header, prefix, drop, s }
 }

@@ -15,10 +15,12 @@ type Rule struct {
 	Reason Reason // the verdict: what happens to the key and the request
 }
 
+// matches reports whether the rule matches an error response. WithRule has
+// lower-cased its Code and Phrase.
 func (r *Rule) matches(status int, info *errorInfo) bool {
 	return (r.Status == 0 || r.Status == status) &&
-		(r.Code == "" || info.hasCode(strings.ToLower(r.Code))) &&
-		(r.Phrase == "" || info.says(strings.ToLower(r.Phrase)))
+		(r.Code == "" || info.hasCode(r.Code)) &&
+		(r.Phrase == "" || info.says(r.Phrase))
 }
 
 // WithRule adds a classification rule, tried before the built-in ones. For
@@ -38,16 +40,10 @@ func WithRule(r Rule) Option {
 		case r.Reason == ReasonTransport || !knownReason(r.Reason):
 			c.invalid("WithRule: reason %q cannot be a response's verdict", r.Reason)
 		default:
+			r.Code, r.Phrase = strings.ToLower(r.Code), strings.ToLower(r.Phrase)
 			c.classifier.rules = append(c.classifier.rules, r)
 		}
 	}
 }
 
-func knownReason(r Reason) bool {
-	for _, known := range reasonIndex {
-		if r == known {
-			return true
-		}
-	}
-	return false
-}
+func knownReason(r Reason) bool { return reasonSlot(r) >= 0 }

@@ -32,12 +32,19 @@ var reasonIndex = [...]Reason{
 	ReasonOverloaded, ReasonServerError, ReasonTransport, ReasonClientError,
 }
 
-func (c *counters) failed(r Reason) {
+// reasonSlot is r's place in reasonIndex, or -1 for a reason it does not know.
+func reasonSlot(r Reason) int {
 	for i, known := range reasonIndex {
 		if known == r {
-			c.failures[i].Add(1)
-			return
+			return i
 		}
+	}
+	return -1
+}
+
+func (c *counters) failed(r Reason) {
+	if i := reasonSlot(r); i >= 0 {
+		c.failures[i].Add(1)
 	}
 }
 
@@ -57,8 +64,8 @@ func (t *Transport) Stats() Stats {
 			s.Failures[r] = n
 		}
 	}
-	for _, k := range t.pool.status() {
-		s.Attempts += k.Requests
+	for i := range t.pool.hot {
+		s.Attempts += t.pool.hot[i].attempts.Load()
 	}
 	return s
 }

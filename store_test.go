@@ -180,12 +180,7 @@ func storeTransport(t *testing.T, store Store, keys []string, opts ...Option) *T
 
 func TestSharedKillReachesOtherReplica(t *testing.T) {
 	store := newMemStore()
-	p := newProvider(t, func(key string, _ int) reply {
-		if key == keyA {
-			return reply{status: 401, body: bodyRevoked}
-		}
-		return reply{status: 200, body: "ok"}
-	})
+	p := newProvider(t, revokesKeyA)
 	a := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
 	b := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
 	get(t, a, p.URL)
@@ -238,12 +233,7 @@ func TestStoreDownOrSlowNeverBlocksRequests(t *testing.T) {
 	store.stall = make(chan struct{})
 	store.mu.Unlock()
 	var logs syncBuffer
-	p := newProvider(t, func(key string, _ int) reply {
-		if key == keyA {
-			return reply{status: 401, body: bodyRevoked}
-		}
-		return reply{status: 200, body: "ok"}
-	})
+	p := newProvider(t, revokesKeyA)
 	tr := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst), WithLogger(newTestLogger(&logs)))
 
 	start := time.Now()
@@ -275,12 +265,7 @@ func TestRestartKeepsDeadKeyDead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	store, err := NewFileStore(path)
 	require.NoError(t, err)
-	p := newProvider(t, func(key string, _ int) reply {
-		if key == keyA {
-			return reply{status: 401, body: bodyRevoked}
-		}
-		return reply{status: 200, body: "ok"}
-	})
+	p := newProvider(t, revokesKeyA)
 	first := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
 	get(t, first, p.URL)
 	require.NoError(t, first.Close())
@@ -393,12 +378,7 @@ func TestSharedThroughFileStore(t *testing.T) {
 
 func TestStoreThatLostItsStateIsToldAgain(t *testing.T) {
 	store := newMemStore()
-	p := newProvider(t, func(key string, _ int) reply {
-		if key == keyA {
-			return reply{status: 401, body: bodyRevoked}
-		}
-		return reply{status: 200, body: "ok"}
-	})
+	p := newProvider(t, revokesKeyA)
 	tr := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
 	get(t, tr, p.URL)
 	require.Eventually(t, func() bool { _, ok := store.get(keyA); return ok }, time.Second, time.Millisecond)

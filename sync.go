@@ -12,18 +12,21 @@ import (
 // request never waits for either.
 type syncer struct {
 	t       *Transport
-	store   Store
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	healthy atomic.Bool // false from the first failure until the next success
 }
 
-// storeRetry bounds the pause between attempts to reach a failing store.
-const storeRetry = 2 * time.Second
+// The pause between attempts to reach a failing store starts at
+// storeRetryMin and doubles up to storeRetry.
+const (
+	storeRetryMin = 50 * time.Millisecond
+	storeRetry    = 2 * time.Second
+)
 
 func startSync(t *Transport) *syncer {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &syncer{t: t, store: t.cfg.store, cancel: cancel}
+	s := &syncer{t: t, cancel: cancel}
 	s.healthy.Store(true)
 	s.wg.Add(2)
 	go s.watch(ctx)
@@ -36,19 +39,19 @@ func startSync(t *Transport) *syncer {
 // whatever it missed, in both directions.
 func (s *syncer) watch(ctx context.Context) {
 	defer s.wg.Done()
-	wait := 50 * time.Millisecond
+	wait := storeRetryMin
 	for first := true; ; first = false {
 		if !first {
 			// The store may have lost what it held (a Redis restarted
 			// empty): say again what this pool knows.
 			s.t.pool.shareAll()
 		}
-		err := s.store.Watch(ctx, s.apply)
+		err := s.t.cfg.store.Watch(ctx, s.apply)
 		if ctx.Err() != nil {
 			return
 		}
 		if s.healthy.Load() {
-			wait = 50 * time.Millisecond // the watch had worked: a new outage starts afresh
+			wait = storeRetryMin // the watch had worked: a new outage starts afresh
 		}
 		s.failed(ctx, err)
 		if pause(ctx, wait, nil) != nil {
@@ -71,7 +74,7 @@ func (s *syncer) apply(r Record) {
 // takes it.
 func (s *syncer) write(ctx context.Context) {
 	defer s.wg.Done()
-	wait := 50 * time.Millisecond
+	wait := storeRetryMin
 	for {
 		select {
 		case <-ctx.Done():
@@ -89,7 +92,7 @@ func (s *syncer) write(ctx context.Context) {
 			s.t.pool.poke()
 			continue
 		}
-		wait = 50 * time.Millisecond
+		wait = storeRetryMin
 		s.recovered()
 	}
 }
@@ -97,7 +100,7 @@ func (s *syncer) write(ctx context.Context) {
 // save writes records, putting back the ones it could not write.
 func (s *syncer) save(ctx context.Context, records []Record) error {
 	for i, r := range records {
-		if err := s.store.Save(ctx, r); err != nil {
+		if err := s.t.cfg.store.Save(ctx, r); err != nil {
 			s.t.pool.requeue(records[i:])
 			return err
 		}

@@ -24,7 +24,6 @@ type Transport struct {
 	cfg      *config
 	pool     *pool
 	counters *counters
-	limit    int     // attempts a request may make: keys + WithMaxAttempts
 	canRetry bool    // whether any request can make a second attempt
 	sync     *syncer // nil without a Store
 }
@@ -52,7 +51,6 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 		cfg:      cfg,
 		pool:     newPool(keys, cfg),
 		counters: new(counters),
-		limit:    len(keys) + cfg.maxAttempts,
 		canRetry: len(keys) > 1 || cfg.maxAttempts > 1 || cfg.maxWait > 0,
 	}
 	if cfg.store != nil {
@@ -132,19 +130,9 @@ func (t *Transport) CloseIdleConnections() {
 
 // String describes the pool by counts per state, never by its keys.
 func (t Transport) String() string {
-	var ok, exhausted, dead int
-	for _, s := range t.pool.status() {
-		switch s.State {
-		case StateOK:
-			ok++
-		case StateExhausted:
-			exhausted++
-		default:
-			dead++
-		}
-	}
+	n, _ := t.pool.exhausted()
 	return fmt.Sprintf("credpool.Transport{keys: %d, ok: %d, exhausted: %d, dead: %d, strategy: %s}",
-		ok+exhausted+dead, ok, exhausted, dead, t.cfg.strategy)
+		n.OK+n.Exhausted+n.Dead, n.OK, n.Exhausted, n.Dead, t.cfg.strategy)
 }
 
 // Format makes every fmt verb (%v, %+v, %#v, %s, %x...) print String, for a

@@ -203,3 +203,13 @@ func histogramCount(t testing.TB, families map[string]*dto.MetricFamily, name st
 	}
 	return total, byCode
 }
+
+// gather registers c alone in a fresh registry and returns what it collects.
+func gather(t *testing.T, c prometheus.Collector) []*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(c))
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	return mfs
+}

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -180,13 +179,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if !m.perKey {
 		return
 	}
-	seen := make(map[string]bool, len(status))
-	for i, s := range status {
-		key := s.Label
-		if seen[key] { // labels are unique; should two ever match, keep the series apart
-			key += "#" + strconv.Itoa(i)
-		}
-		seen[key] = true
+	for _, s := range status {
+		key := s.Label // unique in a pool: one series per key
 		for _, st := range withExtra(states, map[credpool.State]int{s.State: 1}) {
 			v := 0.0
 			if st == s.State {

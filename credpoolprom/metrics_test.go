@@ -150,10 +150,7 @@ func TestNamespace(t *testing.T) {
 	api := fakeProvider(t)
 	m, tr := newPool(t, credpoolprom.WithNamespace("llm"), credpoolprom.WithPerKey(true))
 	require.Equal(t, http.StatusOK, get(t, tr, api.URL+"/v1/models"))
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(m))
-	fams, err := reg.Gather()
-	require.NoError(t, err)
+	fams := gather(t, m)
 	require.NotEmpty(t, fams)
 	for _, f := range fams {
 		assert.True(t, strings.HasPrefix(f.GetName(), "llm_"), f.GetName())
@@ -303,10 +300,7 @@ func (c *closer) CloseIdleConnections() { c.closed.Add(1) }
 // codes returns the histogram's sample count by code label.
 func codes(t *testing.T, m *credpoolprom.Metrics) map[string]uint64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(m))
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
+	mfs := gather(t, m)
 	out := map[string]uint64{}
 	for _, f := range mfs {
 		for _, metric := range f.GetMetric() {
@@ -342,10 +336,7 @@ func TestBase(t *testing.T) {
 		assert.Zero(t, reqBody.reads.Load(), "the request body is not read")
 		assert.Equal(t, map[string]uint64{"2xx": 1, "4xx": 0, "5xx": 0, "error": 0}, codes(t, m))
 
-		reg := prometheus.NewRegistry()
-		require.NoError(t, reg.Register(m))
-		mfs, err := reg.Gather()
-		require.NoError(t, err)
+		mfs := gather(t, m)
 		sum := 0.0
 		for _, f := range mfs {
 			for _, metric := range f.GetMetric() {
@@ -446,10 +437,7 @@ func TestConstLabelsCopied(t *testing.T) {
 	l := prometheus.Labels{"pool": "a"}
 	m := credpoolprom.New(credpoolprom.WithConstLabels(l))
 	l["pool"] = "b"
-	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(m))
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
+	mfs := gather(t, m)
 	require.NotEmpty(t, mfs)
 	for _, f := range mfs {
 		for _, metric := range f.GetMetric() {

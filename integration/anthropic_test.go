@@ -202,11 +202,7 @@ func TestAnthropicKeyFailures(t *testing.T) {
 			assert.Equal(t, anthropicKeys, u.keysSent())
 			assert.Equal(t, map[string]int{"0": 2}, u.sdkAttempts(), "both attempts inside the SDK's first")
 
-			s := requireKey(t, pool, 0, tt.state, tt.reason)
-			if tt.reset > 0 {
-				assertResetIn(t, s, tt.reset)
-			}
-			requireKey(t, pool, 1, credpool.StateOK, "")
+			tt.assertFailedOver(t, pool)
 
 			for range 2 {
 				_, err := client.Messages.New(context.Background(), anthropicParams)

@@ -148,11 +148,7 @@ func TestGenAIKeyFailures(t *testing.T) {
 			assert.Equal(t, "Hello from the pool", res.Text())
 			assert.Equal(t, geminiKeys, u.keysSent())
 
-			s := requireKey(t, pool, 0, tt.state, tt.reason)
-			if tt.reset > 0 {
-				assertResetIn(t, s, tt.reset)
-			}
-			requireKey(t, pool, 1, credpool.StateOK, "")
+			tt.assertFailedOver(t, pool)
 
 			_, err = client.Models.GenerateContent(context.Background(), geminiModel, genai.Text("Say hello"), nil)
 			require.NoError(t, err)

@@ -145,11 +145,7 @@ func TestGitHubKeyFailures(t *testing.T) {
 			assert.Equal(t, "octocat", user.GetLogin())
 			assert.Equal(t, gitHubTokens, u.keysSent())
 
-			s := requireKey(t, pool, 0, tt.state, tt.reason)
-			if tt.reset > 0 {
-				assertResetIn(t, s, tt.reset)
-			}
-			requireKey(t, pool, 1, credpool.StateOK, "")
+			tt.assertFailedOver(t, pool)
 
 			// go-github saw only the second token's success, so it does not
 			// hold back the next call.

@@ -103,11 +103,7 @@ func TestGoOpenAIKeyFailures(t *testing.T) {
 			assert.Equal(t, "Hello from the pool", res.Choices[0].Message.Content)
 			assert.Equal(t, openAIKeys, u.keysSent())
 
-			s := requireKey(t, pool, 0, tt.state, tt.reason)
-			if tt.reset > 0 {
-				assertResetIn(t, s, tt.reset)
-			}
-			requireKey(t, pool, 1, credpool.StateOK, "")
+			tt.assertFailedOver(t, pool)
 
 			_, err = client.CreateChatCompletion(context.Background(), goOpenAIRequest)
 			require.NoError(t, err)

@@ -191,6 +191,11 @@ func writeSSE(w http.ResponseWriter, events ...string) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	flushEvents(w, events...)
+}
+
+// flushEvents writes events to a stream already under way, flushing each.
+func flushEvents(w http.ResponseWriter, events ...string) {
 	f, _ := w.(http.Flusher)
 	for _, e := range events {
 		_, _ = io.WriteString(w, e+"\n\n")
@@ -224,13 +229,7 @@ func (s *heldStream) serve(events ...string) http.HandlerFunc {
 		case <-time.After(5 * time.Second):
 			panic(http.ErrAbortHandler) // the first event never reached the client
 		}
-		f, _ := w.(http.Flusher)
-		for _, e := range events[1:] {
-			_, _ = io.WriteString(w, e+"\n\n")
-			if f != nil {
-				f.Flush()
-			}
-		}
+		flushEvents(w, events[1:]...)
 	}
 }
 
@@ -294,5 +293,16 @@ type keyFailure struct {
 	first  http.HandlerFunc
 	state  credpool.State
 	reason credpool.Reason
-	reset  time.Duration
+	reset  time.Duration // for a cooling key
+}
+
+// assertFailedOver checks where the row left the pool: the first key in the
+// row's state, cooling about as long as the row says, and the second one OK.
+func (k keyFailure) assertFailedOver(t *testing.T, pool *credpool.Transport) {
+	t.Helper()
+	s := requireKey(t, pool, 0, k.state, k.reason)
+	if k.reset > 0 {
+		assertResetIn(t, s, k.reset)
+	}
+	requireKey(t, pool, 1, credpool.StateOK, "")
 }

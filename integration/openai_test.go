@@ -160,13 +160,7 @@ func TestOpenAIStream(t *testing.T) {
 // and the first key leaves rotation as the error says. The SDK keeps its
 // default retries: credpool answers with the success, so it never retries.
 func TestOpenAIKeyFailures(t *testing.T) {
-	tests := []struct {
-		name   string
-		first  http.HandlerFunc
-		state  credpool.State
-		reason credpool.Reason
-		reset  time.Duration // for a cooling key
-	}{
+	tests := []keyFailure{
 		{"401 invalid_api_key kills the key", openAIRevoked, credpool.StateDead, credpool.ReasonAuthPermanent, 0},
 		{"429 rate_limit_exceeded cools it until retry-after", openAILimited, credpool.StateExhausted, credpool.ReasonRateLimit, 27 * time.Second},
 		{"429 insufficient_quota cools it for an hour", openAINoQuota, credpool.StateExhausted, credpool.ReasonBilling, time.Hour},
@@ -185,11 +179,7 @@ func TestOpenAIKeyFailures(t *testing.T) {
 			assert.Equal(t, openAIKeys, u.keysSent(), "replayed at once on the second key")
 			assert.Equal(t, map[string]int{"0": 2}, u.sdkAttempts(), "both attempts inside the SDK's first")
 
-			s := requireKey(t, pool, 0, tt.state, tt.reason)
-			if tt.reset > 0 {
-				assertResetIn(t, s, tt.reset)
-			}
-			requireKey(t, pool, 1, credpool.StateOK, "")
+			tt.assertFailedOver(t, pool)
 
 			// The failed key stays out: the next calls all go to the second.
 			for range 2 {

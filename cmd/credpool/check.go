@@ -173,16 +173,11 @@ func printCheck(w io.Writer, results []checkResult) bool {
 	fmt.Fprintln(tw, "LABEL\tSTATUS\tSTATE\tREASON\tRESET IN")
 	var alive, dead, cooling, suspects int
 	for _, r := range results {
-		status, reason, resetIn := "error", "-", "-"
+		status := "error"
 		if r.err == nil {
 			status = strconv.Itoa(r.status)
 		}
-		if r.reason != "" {
-			reason = string(r.reason)
-		}
-		if !r.resetAt.IsZero() {
-			resetIn = roughly(time.Until(r.resetAt))
-		}
+		reason, resetIn := cells(r.reason, r.resetAt)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.label, status, r.state, reason, resetIn)
 		switch {
 		case r.alive():

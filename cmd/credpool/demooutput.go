@@ -138,13 +138,7 @@ func printTable(out io.Writer, status []credpool.KeyStatus) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "LABEL\tSTATE\tREASON\tRESET IN\tREQUESTS\tFAILURES")
 	for _, s := range status {
-		reason, resetIn := string(s.Reason), "-"
-		if reason == "" {
-			reason = "-"
-		}
-		if !s.ResetAt.IsZero() {
-			resetIn = roughly(time.Until(s.ResetAt))
-		}
+		reason, resetIn := cells(s.Reason, s.ResetAt)
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\n", s.Label, s.State, reason, resetIn, s.Requests, s.Failures)
 	}
 	w.Flush()

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/credpool/credpool"
 )
 
 // roughly formats a wait for people: tenths of a second, rounded up, when
@@ -19,6 +21,19 @@ func roughly(d time.Duration) string {
 		return fmt.Sprintf("%.1fs", math.Ceil(d.Seconds()*10)/10)
 	}
 	return d.Truncate(time.Second).String()
+}
+
+// cells returns a key's reason and the wait until its reset for a table,
+// with "-" for either when there is none.
+func cells(reason credpool.Reason, resetAt time.Time) (string, string) {
+	r, in := string(reason), "-"
+	if r == "" {
+		r = "-"
+	}
+	if !resetAt.IsZero() {
+		in = roughly(time.Until(resetAt))
+	}
+	return r, in
 }
 
 // plural counts things in English: "1 request", "300 requests".

@@ -95,7 +95,7 @@ func presented(r *http.Request) []string {
 	if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		out = append(out, strings.TrimSpace(v))
 	}
-	for _, h := range []string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"} {
+	for _, h := range keyHeaders {
 		if v := r.Header.Get(h); v != "" {
 			out = append(out, v)
 		}

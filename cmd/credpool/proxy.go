@@ -42,10 +42,14 @@ type proxy struct {
 	log     *slog.Logger
 }
 
-// credentialHeaders are the headers in which clients send an API key. The
-// client's own are dropped before a request is forwarded, whatever the
-// preset: the pool sets its own, and the client's token goes no further.
-var credentialHeaders = []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
+// keyHeaders are the headers in which clients send a bare API key, and
+// credentialHeaders those and Authorization. The client's own are dropped
+// before a request is forwarded, whatever the preset: the pool sets its own,
+// and the client's token goes no further.
+var (
+	keyHeaders        = []string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
+	credentialHeaders = append([]string{"Authorization"}, keyHeaders...)
+)
 
 // newProxy builds the proxy over keys.
 func newProxy(cfg proxyConfig, keys []string) (*proxy, error) {
