@@ -179,7 +179,7 @@ func TestBadInput(t *testing.T) {
 		// Absurd reset hints: clamped, never negative, never a lock-out.
 		{"negative Retry-After", func() (*Transport, *http.Response, error) {
 			return roundTrip([]string{keyA}, get(), WithMaxWait(0), WithBase(rateLimited("-30")))
-		}, outcome{status: 429, state: StateOK, reason: ReasonRateLimit}},
+		}, outcome{status: 429, state: StateExhausted, reason: ReasonRateLimit, within: minCooldown}}, // a wait of nothing is the floor
 		{"Retry-After in year 9999", func() (*Transport, *http.Response, error) {
 			return roundTrip([]string{keyA}, get(), WithMaxWait(0), WithBase(rateLimited("Fri, 31 Dec 9999 23:59:59 GMT")))
 		}, outcome{status: 429, state: StateExhausted, reason: ReasonBilling, within: 24 * time.Hour}},

@@ -28,6 +28,8 @@ type call struct {
 	last      *http.Response  // latest error response not yet handed back
 	inBase    lease           // the attempt the base transport is sending, if any: see finish
 	refreshed []int           // keys this request refreshed, once each
+	echo      echo            // the caller's own words, read when a verdict would rest on words
+	worded    bool            // a key already paid for words in this request: see penalize
 }
 
 // run sends attempts until one succeeds or gives a response to hand back, or
@@ -219,12 +221,16 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 	cfg := c.t.cfg
 	body := peekBody(resp, cfg.maxErrorBody)
 	now := time.Now()
-	v := cfg.classifier.classify(resp.StatusCode, resp.Header, decoded(resp, body, cfg.maxErrorBody), now)
+	v := cfg.classifier.classify(resp.StatusCode, resp.Header, decoded(resp, body, cfg.maxErrorBody), now, c.echoed)
 	c.t.counters.failed(v.reason)
 	c.dropLast()
 	c.last = resp
 	switch v.reason {
 	case ReasonAuthPermanent, ReasonAuth, ReasonBilling, ReasonRateLimit:
+		if v.prose && c.worded {
+			return true, nil // words alone have cost this request a key already
+		}
+		c.worded = c.worded || v.prose
 		if !c.body.canReplay() {
 			c.penalize(ctx, l, v, resp.StatusCode, now)
 			return true, nil
@@ -258,15 +264,20 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 	return true, nil
 }
 
-// penalize takes a key out of rotation for a verdict: for good, or until the
-// provider's hint, or for the reason's cooldown, clamped to WithMaxCooldown.
+// penalize takes a key out of rotation for a verdict: for good, or for the
+// provider's hint, or for the reason's cooldown; the pool grows the cooldown
+// of a repeat offender and clamps it to WithMaxCooldown.
+//
+// Whatever a request carries, a verdict that rests on a message's words alone
+// (v.prose) takes at most one key out of rotation per request: the next one
+// hands the response back instead (see onErrorResponse). Codes are the
+// provider's own, and an invalid_api_key on every key still kills every key.
 func (c *call) penalize(ctx context.Context, l lease, v verdict, status int, now time.Time) {
 	cooldown := c.t.cfg.cooldown[v.reason]
 	if v.hinted {
 		cooldown = v.hint
 	}
-	until := now.Add(clamp(cooldown, c.t.cfg.maxCooldown))
-	if change, ok := c.t.pool.fail(l, v, status, until); ok {
+	if change, ok := c.t.pool.fail(l, v, status, now, cooldown); ok {
 		c.t.emit(ctx, change)
 	}
 }
@@ -288,7 +299,7 @@ func (c *call) succeed(l lease, h http.Header) {
 func (c *call) coolSpent(l lease, h http.Header) {
 	now := time.Now()
 	if d, ok := limitReset(h, now); ok {
-		if change, ok := c.t.pool.cool(l, now.Add(clamp(d, c.t.cfg.maxCooldown))); ok {
+		if change, ok := c.t.pool.cool(l, now.Add(clamp(d, c.t.pool.maxCooldown))); ok {
 			c.t.emit(c.req.Context(), change)
 		}
 	}

@@ -2,15 +2,17 @@ package credpool
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
 // verdict is the classifier's decision on one error response.
 type verdict struct {
 	reason Reason
-	final  bool          // an unambiguous revocation: no outage guard, no refresh
+	final  bool          // an unambiguous revocation, by the provider's code: no outage guard, no refresh
 	hint   time.Duration // the provider's wait for this verdict, not yet clamped
 	hinted bool          // whether the provider gave one
+	prose  bool          // the key pays on the message's words alone: see call.penalize
 }
 
 // classifier decides what error responses mean. The built-in tables in
@@ -23,27 +25,74 @@ type classifier struct {
 // defaultClassifier is the classifier without a preset or rules.
 var defaultClassifier = &classifier{forbidden: ReasonAuth}
 
+// evidence is what one error response says, sorted by who could have written
+// it. The provider's codes are its own; its message may quote the caller,
+// so words that would cost a key are read outside quoted spans only, and not
+// at all where the caller's own request carries them.
+type evidence struct {
+	status int
+	header http.Header
+	info   errorInfo
+	prose  prose
+	echoed func(phrase string) bool // whether the request carries phrase; nil: it carries none
+}
+
+// code reports whether the body's codes are among s's.
+func (e *evidence) code(s signals) bool { return e.info.hasCode(s.codes...) }
+
+// says reports whether the message says one of s's phrases. It is for
+// evidence that can only spare a key: whoever wrote the words, reading them
+// costs no key anything.
+func (e *evidence) says(s signals) bool {
+	for _, p := range s.phrases {
+		if e.prose.has(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// claims reports whether the message says one of s's phrases in words the
+// caller did not send. It is for evidence that costs a key.
+func (e *evidence) claims(s signals) bool {
+	for _, p := range s.phrases {
+		if e.prose.has(p) && (e.echoed == nil || !e.echoed(p)) {
+			return true
+		}
+	}
+	return false
+}
+
 // classify decides what an error response (status >= 400) means for the key
-// that was sent and for the request. The body is parsed once; its codes,
-// types and reasons decide first, its message second, the status last,
-// because providers report dead keys and spent credit on 400, 402, 403 and
-// 429 alike.
-func (c *classifier) classify(status int, h http.Header, body []byte, now time.Time) verdict {
-	info := parseError(body)
-	v := verdict{reason: c.reasonFor(status, h, &info)}
+// that was sent and for the request. echoed reports whether the caller's
+// request carries a phrase; nil when it is known to carry none.
+func (c *classifier) classify(status int, h http.Header, body []byte, now time.Time, echoed func(string) bool) verdict {
+	e := evidence{status: status, header: h, info: parseError(body), echoed: echoed}
+	e.prose = readProse(e.info.message)
+	if t := headerValue(h, "X-Amzn-Errortype"); t != "" { // AWS: "ThrottlingException:http://..."
+		t, _, _ = strings.Cut(t, ":")
+		e.info.codes = append(e.info.codes, strings.ToLower(t))
+	}
+	if e.info.bare != "" && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
+		// A 401 whose whole message is "token_revoked" states a code, and
+		// no provider quotes a caller's input bare in a 401.
+		e.info.codes = append(e.info.codes, e.info.bare)
+	}
+	v := verdict{}
+	v.reason, v.prose = c.weigh(&e)
 	switch v.reason {
 	case ReasonAuthPermanent:
-		v.final = info.matches(revoked)
+		v.final = !v.prose && (e.code(revoked) || (e.code(deadKey) || e.authKind()) && e.claims(revoked))
 	case ReasonRateLimit:
-		v.hint, v.hinted = rateLimitHint(h, &info, now)
+		v.hint, v.hinted = rateLimitHint(&e, now)
 		if v.hinted && v.hint >= time.Hour {
 			v.reason = ReasonBilling // "retry after 86400 seconds" is a quota
 		}
 	case ReasonBilling:
 		// Gemini's RetryInfo on a per-day quota is the per-minute retry:
 		// taken at its word, the key would fail again all day.
-		if !info.hasCode("resource_exhausted") {
-			v.hint, v.hinted = billingHint(h, &info, now)
+		if !e.info.hasCode("resource_exhausted") {
+			v.hint, v.hinted = billingHint(&e, now)
 		}
 	case ReasonOverloaded, ReasonServerError:
 		if shouldNotRetry(h) {
@@ -55,41 +104,99 @@ func (c *classifier) classify(status int, h http.Header, body []byte, now time.T
 	return v
 }
 
-// reasonFor is the order of evidence: the user's rules; a request too large
-// for any key; a dead key; a request refused for itself; spent quota; a rate limit; an overload; a gateway
-// page; and last the status alone.
-func (c *classifier) reasonFor(status int, h http.Header, info *errorInfo) Reason {
-	for _, r := range c.rules {
-		if r.matches(status, info) {
-			return r.Reason
-		}
+// weigh is the order of evidence, strongest first, and the one place that
+// decides: the user's rules; a dead key's codes; anything that says the
+// request is at fault (codes, a named field, or words, which can only spare a
+// key); the codes of spent quota, a rate limit and the provider's trouble;
+// then, where the codes are silent or only name a generic kind, the words,
+// which may cost the key (prose is true); and last the status. A generic
+// kind such as invalid_request_error blames the request only when nothing
+// more specific spoke.
+func (c *classifier) weigh(e *evidence) (r Reason, prose bool) {
+	if r, prose, ok := c.byRule(e); ok {
+		return r, prose
 	}
-	authStatus := status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden
-	limitStatus := status == http.StatusForbidden || status == http.StatusTooManyRequests
+	status := e.status
+	auth := status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden
+	limit := status == http.StatusForbidden || status == http.StatusTooManyRequests
 	switch {
-	case status == http.StatusRequestEntityTooLarge || info.matches(tooLarge):
-		return ReasonClientError
-	case authStatus && info.matches(deadKey):
-		return ReasonAuthPermanent
-	case status < 500 && info.matches(notTheKey):
-		return ReasonClientError
-	case info.hasCode("resource_exhausted"):
-		if info.dailyQuota() {
-			return ReasonBilling
+	case auth && e.code(deadKey):
+		return ReasonAuthPermanent, false
+	case auth && e.code(refused):
+		return ReasonAuth, false
+	case status == http.StatusRequestEntityTooLarge || e.code(request) || e.info.field || e.says(request),
+		limit && e.says(entitlement):
+		return ReasonClientError, false
+	case e.code(billing):
+		return ReasonBilling, false
+	case e.code(overloaded):
+		return ReasonOverloaded, false
+	case e.code(serverFault):
+		if e.says(overloaded) {
+			return ReasonOverloaded, false // OpenAI's server_error "That model is currently overloaded"
 		}
-		return ReasonRateLimit
-	case status < 500 && (status == http.StatusPaymentRequired || info.matches(billing)):
-		return ReasonBilling
-	case status == http.StatusTooManyRequests && info.matches(upstreamLimit):
-		return ReasonOverloaded
-	case (authStatus || limitStatus) && (info.matches(rateLimit) || headerValue(h, "X-Ratelimit-Remaining") == "0" && limitStatus):
-		return ReasonRateLimit
-	case status == 529 || info.matches(overloaded):
-		return ReasonOverloaded
-	case info.html && (status == http.StatusUnauthorized || limitStatus || status >= 500):
-		return ReasonServerError
+		return ReasonServerError, false
+	case e.info.hasCode("resource_exhausted"): // Google: per day is quota, limit 0 a tier without the model
+		if e.says(overloaded) {
+			return ReasonOverloaded, false
+		}
+		if e.info.dailyQuota() {
+			return ReasonBilling, false
+		}
+		if e.claims(zeroLimit) {
+			return ReasonBilling, true
+		}
+		return ReasonRateLimit, false
+	case (auth || limit) && e.code(rateLimit):
+		if e.claims(billing) {
+			return ReasonBilling, true // "rate_limit_exceeded" on requests per day
+		}
+		return ReasonRateLimit, false
+	case status == http.StatusTooManyRequests && e.says(upstreamLimit):
+		return ReasonOverloaded, false
+	case e.info.html && (status == http.StatusUnauthorized || limit || status >= 500):
+		return ReasonServerError, false // a gateway's page: its words are not the API's
+	case auth && e.claims(deadKey):
+		return ReasonAuthPermanent, !e.authKind() // a 401 authentication_error is the provider's word too
+	case status == http.StatusPaymentRequired:
+		return ReasonBilling, false
+	case status < 500 && e.claims(billing):
+		return ReasonBilling, true
+	case (auth || limit) && e.claims(rateLimit):
+		return ReasonRateLimit, status != http.StatusTooManyRequests
+	case limit && headerValue(e.header, "X-Ratelimit-Remaining") == "0":
+		return ReasonRateLimit, false
+	case status == 529 || e.says(overloaded):
+		return ReasonOverloaded, false
+	case e.authKind():
+		return ReasonAuthPermanent, false
+	case e.code(requestKind) && status != http.StatusUnauthorized && status != http.StatusTooManyRequests:
+		return ReasonClientError, false
 	}
-	return c.byStatus(status)
+	return c.byStatus(status), false
+}
+
+// authKind reports whether a 401's codes name a generic authentication
+// failure, which means a dead key unless something more specific spoke.
+func (e *evidence) authKind() bool {
+	return e.status == http.StatusUnauthorized && e.code(authKind)
+}
+
+// zeroLimit is Gemini's word for a model that the key's tier does not
+// include: "limit: 0".
+var zeroLimit = table(nil, "limit 0")
+
+// byRule applies the user's rules. A rule that matched on a phrase alone
+// rests on words, which the caller may have written: it is read like the
+// built-in phrases.
+func (c *classifier) byRule(e *evidence) (Reason, bool, bool) {
+	for i := range c.rules {
+		r := &c.rules[i]
+		if r.matches(e) {
+			return r.Reason, r.Code == "" && r.Phrase != "", true
+		}
+	}
+	return "", false, false
 }
 
 // byStatus is the verdict when the body says nothing the tables know.
@@ -103,44 +210,56 @@ func (c *classifier) byStatus(status int) Reason {
 		return ReasonBilling
 	case status == http.StatusTooManyRequests:
 		return ReasonRateLimit
+	case status == http.StatusRequestTimeout: // RFC 9110 invites a retry
+		return ReasonServerError
 	case serverTrouble(status):
 		return ReasonServerError
 	}
 	return ReasonClientError
 }
 
-// rateLimitHint takes the most specific wait a rate-limited response gives:
-// the standard headers, Gemini's RetryInfo, the message's own words, then the
-// reset of the limit that ran out.
-func rateLimitHint(h http.Header, info *errorInfo, now time.Time) (time.Duration, bool) {
-	if d, ok := retryAfter(h, now); ok {
-		return d, true
+// rateLimitHint takes the longest wait a rate-limited response states: the
+// standard headers (or, without them, the reset of the limit that ran out),
+// Gemini's RetryInfo, a wait in the body's fields, and the message's words.
+// A key must wait for every limit it hit, and a message naming a reset hours
+// away must not be probed every minute.
+func rateLimitHint(e *evidence, now time.Time) (time.Duration, bool) {
+	d, ok := retryAfter(e.header, now)
+	if !ok {
+		d, ok = limitReset(e.header, now)
 	}
-	if d, ok := parseReset(info.retryDelay, now); ok {
-		return d, true
-	}
-	if d, ok := messageWait(info.message); ok {
-		return d, true
-	}
-	return limitReset(h, now)
+	return longest(d, ok,
+		func() (time.Duration, bool) { return parseReset(e.info.retryDelay, now) },
+		func() (time.Duration, bool) { return bodyReset(&e.info, now) },
+		func() (time.Duration, bool) { return proseWait(&e.prose, now, e.echoed) })
 }
 
-// billingHint takes the end of a quota: a date in the message, the standard
-// headers, a reset in the body or headers, or a wait in words.
-func billingHint(h http.Header, info *errorInfo, now time.Time) (time.Duration, bool) {
-	if d, ok := messageDate(info.message, now); ok {
-		return d, true
+// billingHint takes the longest wait a spent quota states: the standard
+// headers, a reset in the body or the headers, and the message's words.
+func billingHint(e *evidence, now time.Time) (time.Duration, bool) {
+	d, ok := retryAfter(e.header, now)
+	return longest(d, ok,
+		func() (time.Duration, bool) { return bodyReset(&e.info, now) },
+		func() (time.Duration, bool) { return parseReset(headerValue(e.header, "X-Ratelimit-Reset"), now) },
+		func() (time.Duration, bool) { return proseWait(&e.prose, now, e.echoed) })
+}
+
+// bodyReset reads the reset fields of an error body: an absolute or relative
+// reset (resets_at, OpenRouter's metadata) and a wait in seconds
+// (resets_in_seconds, retry_after), the longer of the two.
+func bodyReset(info *errorInfo, now time.Time) (time.Duration, bool) {
+	d, ok := parseReset(info.reset, now)
+	return longest(d, ok, func() (time.Duration, bool) { return parseSeconds(info.wait) })
+}
+
+// longest returns the longest of d (if ok) and the waits more returns.
+func longest(d time.Duration, ok bool, more ...func() (time.Duration, bool)) (time.Duration, bool) {
+	for _, f := range more {
+		if m, found := f(); found {
+			d, ok = max(d, m), true
+		}
 	}
-	if d, ok := retryAfter(h, now); ok {
-		return d, true
-	}
-	if d, ok := parseReset(info.reset, now); ok {
-		return d, true
-	}
-	if d, ok := parseReset(headerValue(h, "X-Ratelimit-Reset"), now); ok {
-		return d, true
-	}
-	return messageWait(info.message)
+	return d, ok
 }
 
 // shouldNotRetry reports whether the provider said outright that a retry is

@@ -3,6 +3,7 @@ package credpool
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,9 +31,18 @@ const fixtureHintTolerance = time.Millisecond
 
 // fixtureProviders are the files testdata/classify must contain.
 var fixtureProviders = []string{
-	"openai", "anthropic", "gemini", "azure", "openrouter", "groq",
-	"mistral", "deepseek", "xai", "github", "stripe", "generic",
+	"openai", "anthropic", "gemini", "azure", "bedrock", "openrouter", "groq", "mistral",
+	"deepseek", "xai", "together", "fireworks", "cohere", "perplexity", "litellm",
+	"dashscope", "moonshot", "zhipu", "llamacpp", "vllm", "ollama", "github", "stripe",
+	"generic",
 }
+
+// The corpus must stay broad: at least this many real responses, from at
+// least this many providers, gateways and local engines.
+const (
+	minFixtures         = 250
+	minFixtureProviders = 20
+)
 
 // fixtureReasons are the reasons the classifier can give. ReasonTransport is
 // missing on purpose: it comes from network errors, never from a response.
@@ -51,6 +61,7 @@ var fixtureReasons = map[Reason]bool{
 // be hinted, "0s" means hinted with a zero wait (a reset already past).
 type fixture struct {
 	Name    string            `json:"name"`
+	Source  string            `json:"source"` // where the response was seen: provider docs, SDK source, a public issue
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    string            `json:"body"`
@@ -119,7 +130,7 @@ func TestFixtureVerdicts(t *testing.T) {
 		t.Run(file.Name, func(t *testing.T) {
 			for _, fx := range file.Cases {
 				t.Run(fx.Name, func(t *testing.T) {
-					got := defaultClassifier.classify(fx.Status, fx.header(), []byte(fx.Body), fixtureNow)
+					got := defaultClassifier.classify(fx.Status, fx.header(), []byte(fx.Body), fixtureNow, nil)
 
 					assert.Equal(t, Reason(fx.Want.Reason), got.reason, "reason")
 					assert.Equal(t, fx.Want.Final, got.final, "final")
@@ -153,6 +164,7 @@ func TestFixtureFilesWellFormed(t *testing.T) {
 			names := make(map[string]bool, len(file.Cases))
 			for i, fx := range file.Cases {
 				assert.NotEmpty(t, strings.TrimSpace(fx.Name), "case %d has no name", i)
+				assert.NotEmpty(t, strings.TrimSpace(fx.Source), "%q names no source", fx.Name)
 				assert.False(t, names[fx.Name], "duplicate case name %q", fx.Name)
 				names[fx.Name] = true
 
@@ -178,5 +190,64 @@ func TestFixtureFilesWellFormed(t *testing.T) {
 	}
 	for _, p := range fixtureProviders {
 		assert.True(t, seen[p], "missing %s/%s.json", fixtureDir, p)
+	}
+	assert.GreaterOrEqual(t, len(fixtureCases(t)), minFixtures, "fixtures")
+	assert.GreaterOrEqual(t, len(files), minFixtureProviders, "fixture files")
+}
+
+// TestCorpusThroughHTTP sends every fixture through a Transport over real
+// HTTP: a provider answers the fixture to the first key and 200 to the
+// second, and the test checks what the caller and the pool see. A dead key
+// dies and a cooling one cools, the request moving on to the second key; the
+// provider's trouble is retried with the first key kept in rotation; a
+// request at fault gets the provider's response back, byte for byte, after
+// one attempt, and no key pays.
+func TestCorpusThroughHTTP(t *testing.T) {
+	for _, file := range fixtureFiles(t) {
+		t.Run(file.Name, func(t *testing.T) {
+			for _, fx := range file.Cases {
+				t.Run(fx.Name, func(t *testing.T) {
+					t.Parallel()
+					p := newProvider(t, func(key string, _ int) reply {
+						if key == keyA {
+							return reply{status: fx.Status, header: fx.Headers, body: fx.Body}
+						}
+						return reply{status: 200, body: `{"ok":true}`}
+					})
+					tr := newTransport(t, []string{keyA, keyB}, WithStrategy(FillFirst), WithMaxWait(0))
+					req, err := http.NewRequest(http.MethodPost, p.URL+"/v1/chat/completions",
+						strings.NewReader(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`))
+					require.NoError(t, err)
+					resp, err := tr.RoundTrip(req)
+					require.NoError(t, err)
+					body, err := io.ReadAll(resp.Body)
+					require.NoError(t, err)
+					resp.Body.Close()
+					a := statusOf(t, tr, keyA)
+
+					switch want := Reason(fx.Want.Reason); want {
+					case ReasonClientError:
+						assert.Equal(t, fx.Status, resp.StatusCode, "handed back")
+						assert.Equal(t, fx.Body, string(body), "untouched")
+						assert.Equal(t, []string{keyA}, p.keys(), "one attempt")
+						assert.Equal(t, StateOK, a.State, "no key pays")
+					case ReasonOverloaded, ReasonServerError:
+						assert.Equal(t, StateOK, a.State, "the key is kept")
+						if fx.Want.Hint == "" {
+							assert.Equal(t, http.StatusOK, resp.StatusCode, "retried")
+						}
+					default:
+						assert.Equal(t, http.StatusOK, resp.StatusCode, "replayed on the second key")
+						assert.Equal(t, []string{keyA, keyB}, p.keys())
+						assert.Equal(t, want, a.Reason)
+						wantState := StateExhausted
+						if want == ReasonAuthPermanent {
+							wantState = StateDead
+						}
+						assert.Equal(t, wantState, a.State)
+					}
+				})
+			}
+		})
 	}
 }

@@ -12,9 +12,12 @@ import (
 type errorInfo struct {
 	codes      []string // code, type, status and reason fields, details reasons
 	message    string   // every human message, joined
+	bare       string   // the message, when it is nothing but a code ("token_revoked")
+	field      bool     // the body names a field of the request at fault: Google's fieldViolations
 	quotaIDs   []string // Gemini QuotaFailure violations
 	retryDelay string   // Gemini RetryInfo.retryDelay, e.g. "47s"
 	reset      string   // a reset time in the body: OpenRouter metadata, resets_at
+	wait       string   // seconds to wait, in the body: resets_in_seconds, retry_after
 	html       bool     // a gateway or CDN page, not the API's own answer
 }
 
@@ -34,6 +37,8 @@ type wireError struct {
 	Metadata json.RawMessage `json:"metadata"`
 	ResetsAt json.RawMessage `json:"resets_at"`
 	ResetAt  json.RawMessage `json:"reset_at"`
+	ResetsIn json.RawMessage `json:"resets_in_seconds"` // ChatGPT's usage_limit_reached
+	Retry    json.RawMessage `json:"retry_after"`       // seconds, in the body
 }
 
 // wireDetail is one entry of google.rpc.Status details.
@@ -43,6 +48,7 @@ type wireDetail struct {
 	Violations []struct {
 		QuotaID string `json:"quotaId"`
 	} `json:"violations"`
+	FieldViolations []json.RawMessage `json:"fieldViolations"` // google.rpc.BadRequest
 }
 
 // wireMetadata is OpenRouter's error metadata: the upstream's raw message and
@@ -58,6 +64,12 @@ type wireMetadata struct {
 func parseError(body []byte) errorInfo {
 	var info errorInfo
 	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' { // Google's streaming endpoints: a list of one error
+		var list []json.RawMessage
+		if json.Unmarshal(trimmed, &list) == nil && len(list) > 0 {
+			trimmed = bytes.TrimSpace(list[0])
+		}
+	}
 	var w wireError
 	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &w) != nil {
 		info.html = len(trimmed) > 0 && trimmed[0] == '<'
@@ -71,6 +83,9 @@ func parseError(body []byte) errorInfo {
 	}
 	msgs = w.collect(&info, msgs)
 	info.message = decodeMessage(strings.Join(msgs, " | "))
+	if len(msgs) == 1 && isToken(msgs[0]) {
+		info.bare = strings.ToLower(msgs[0])
+	}
 	return info
 }
 
@@ -101,6 +116,7 @@ func (w *wireError) collect(info *errorInfo, msgs []string) []string {
 			for _, v := range d.Violations {
 				info.quotaIDs = append(info.quotaIDs, v.QuotaID)
 			}
+			info.field = info.field || len(d.FieldViolations) > 0
 		}
 	}
 	var meta wireMetadata
@@ -117,6 +133,11 @@ func (w *wireError) collect(info *errorInfo, msgs []string) []string {
 	for _, raw := range [...]json.RawMessage{w.ResetsAt, w.ResetAt} {
 		if s := scalar(raw); s != "" {
 			info.reset = s
+		}
+	}
+	for _, raw := range [...]json.RawMessage{w.ResetsIn, w.Retry} {
+		if s := scalar(raw); s != "" {
+			info.wait = s
 		}
 	}
 	return msgs
@@ -165,11 +186,6 @@ func scalar(raw json.RawMessage) string {
 	return ""
 }
 
-// matches reports whether the body carries any of sig's codes or phrases.
-func (info *errorInfo) matches(sig signals) bool {
-	return info.hasCode(sig.codes...) || info.says(sig.phrases...)
-}
-
 // hasCode reports whether any of the body's codes is one of codes.
 func (info *errorInfo) hasCode(codes ...string) bool {
 	for _, c := range info.codes {
@@ -182,23 +198,13 @@ func (info *errorInfo) hasCode(codes ...string) bool {
 	return false
 }
 
-// says reports whether the message contains any of phrases.
-func (info *errorInfo) says(phrases ...string) bool {
-	for _, p := range phrases {
-		if strings.Contains(info.message, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // dailyQuota reports whether a Gemini quota violation is per day, which is
-// quota, not a rate limit; or whether the tier's limit is zero.
+// quota, not a rate limit.
 func (info *errorInfo) dailyQuota() bool {
 	for _, id := range info.quotaIDs {
 		if strings.Contains(strings.ToLower(id), "perday") {
 			return true
 		}
 	}
-	return info.says("limit: 0")
+	return false
 }

@@ -1,6 +1,8 @@
 package credpool
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,11 +69,9 @@ func FuzzMessageHints(f *testing.F) {
 	f.Add("replenished in 999999999999:59:59")
 	f.Add("replenished in 99999999999999.23:59:59")
 	f.Fuzz(func(t *testing.T, msg string) {
-		if d, ok := messageWait(msg); d < 0 || (!ok && d != 0) {
-			t.Fatalf("messageWait(%q) = %v, %v", msg, d, ok)
-		}
-		if d, ok := messageDate(msg, testNow); d < 0 || (!ok && d != 0) {
-			t.Fatalf("messageDate(%q) = %v, %v", msg, d, ok)
+		p := readProse(msg)
+		if d, ok := proseWait(&p, testNow, nil); d < 0 || (!ok && d != 0) {
+			t.Fatalf("proseWait(%q) = %v, %v", msg, d, ok)
 		}
 	})
 }
@@ -98,7 +98,7 @@ func FuzzClassify(f *testing.F) {
 				h.Set(name, vs[i])
 			}
 		}
-		v := defaultClassifier.classify(status, h, body, testNow)
+		v := defaultClassifier.classify(status, h, body, testNow, nil)
 		if !knownReason(v.reason) || v.reason == ReasonTransport {
 			t.Fatalf("verdict %q", v.reason)
 		}
@@ -134,6 +134,41 @@ func FuzzValidateKeys(f *testing.F) {
 		for _, k := range []string{a, b} {
 			if len(k) >= 8 && strings.Contains(err.Error(), k) {
 				t.Fatalf("error %q contains the key", err)
+			}
+		}
+	})
+}
+
+// FuzzReflectedValidationError: whatever string a caller sends, a provider
+// quoting it back in a validation error never costs a key on the provider's
+// authority. Where the error carries a code that blames the request, no key
+// pays at all; elsewhere a key may pay only on words (v.prose), which costs
+// one key per request at most, and only words the caller did not send.
+func FuzzReflectedValidationError(f *testing.F) {
+	for _, s := range hostileInputs {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		quoted, _ := json.Marshal(s)
+		said := words(strings.ToLower(s))
+		echoed := func(p string) bool { return containsPhrase(said, p) }
+		for _, ref := range reflections {
+			body := fmt.Sprintf(ref.body, string(quoted[1:len(quoted)-1]))
+			for _, echo := range []func(string) bool{echoed, nil} {
+				v := defaultClassifier.classify(ref.status, http.Header{}, []byte(body), testNow, echo)
+				if v.final {
+					t.Fatalf("%s: %q is final", ref.name, s)
+				}
+				costs := v.reason == ReasonAuthPermanent || v.reason == ReasonAuth ||
+					v.reason == ReasonBilling || v.reason == ReasonRateLimit
+				if costs && !v.prose {
+					t.Fatalf("%s: %q costs a key (%s) on the provider's authority", ref.name, s, v.reason)
+				}
+				if strings.Contains(body, `"code":"invalid_value"`) || strings.Contains(body, `"code":"model_not_found"`) {
+					if v.reason != ReasonClientError {
+						t.Fatalf("%s: %q gives %s despite the request's code", ref.name, s, v.reason)
+					}
+				}
 			}
 		}
 	})

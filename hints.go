@@ -3,7 +3,6 @@ package credpool
 import (
 	"math"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -116,53 +115,14 @@ func headerValue(h http.Header, canonical string) string {
 	return ""
 }
 
-var (
-	// "try again in 26.604s", "try again in 9m38.016s", "Please retry in
-	// 10.67s.", "Try again in 50 seconds", "retry after 86400 seconds".
-	retryInMessage = regexp.MustCompile(`(?:try again|retry)(?: in| after) ((?:\d+(?:\.\d+)?(?:ms|h|m|s))+|\d+(?:\.\d+)?)(?:\s*(seconds?|secs?|minutes?|mins?|hours?))?`)
-	// Anthropic's spend cap: "You will regain access on 2026-04-01 at 00:00 UTC."
-	regainInMessage = regexp.MustCompile(`regain access on (\d{4}-\d{2}-\d{2}) at (\d{2}:\d{2}) utc`)
-	// Azure API Management, in .NET's TimeSpan format: "Quota will be
-	// replenished in 00:00:09." or, past a day, "in 2.04:22:11."
-	replenishInMessage = regexp.MustCompile(`replenished in (?:(\d+)\.)?(\d+):(\d{2}):(\d{2})`)
-)
-
-// messageWait reads a wait from the words of an error message.
-func messageWait(msg string) (time.Duration, bool) {
-	m := retryInMessage.FindStringSubmatch(msg)
-	if m == nil {
-		return 0, false
-	}
-	if d, err := time.ParseDuration(m[1]); err == nil {
-		return max(d, 0), true
-	}
-	n, err := strconv.ParseFloat(m[1], 64)
+// parseSeconds reads a count of seconds from now, as the body fields
+// resets_in_seconds and retry_after give it.
+func parseSeconds(v string) (time.Duration, bool) {
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil {
 		return 0, false
 	}
-	switch unit := m[2]; {
-	case strings.HasPrefix(unit, "h"):
-		n *= 3600
-	case strings.HasPrefix(unit, "m"):
-		n *= 60
-	}
 	return seconds(n)
-}
-
-// messageDate reads an end of quota from the words of an error message.
-func messageDate(msg string, now time.Time) (time.Duration, bool) {
-	if m := regainInMessage.FindStringSubmatch(msg); m != nil {
-		return untilTime(time.Parse("2006-01-02 15:04", m[1]+" "+m[2]))(now)
-	}
-	if m := replenishInMessage.FindStringSubmatch(msg); m != nil {
-		days, _ := strconv.Atoi(m[1]) // "" when under a day
-		if days > 1e6 {
-			return math.MaxInt64, true
-		}
-		d, ok := parseReset(m[2]+"h"+m[3]+"m"+m[4]+"s", now)
-		return d + time.Duration(days)*24*time.Hour, ok
-	}
-	return 0, false
 }
 
 // seconds converts a provider's count of seconds to a Duration, refusing what

@@ -76,36 +76,6 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-func TestMessageHints(t *testing.T) {
-	cases := []struct {
-		msg  string
-		want time.Duration
-		ok   bool
-	}{
-		{"please try again in 26.604s. visit https://platform.openai.com", 26604 * time.Millisecond, true},
-		{"please try again in 9m38.016s.", 9*time.Minute + 38016*time.Millisecond, true},
-		{"please retry in 10.673410956s.", 10673410956, true},
-		{"rate limit is exceeded. try again in 50 seconds.", 50 * time.Second, true},
-		{"please retry after 86400 seconds.", 24 * time.Hour, true},
-		{"try again in 2 minutes", 2 * time.Minute, true},
-		{"try again later", 0, false},
-	}
-	for _, tc := range cases {
-		got, ok := messageWait(tc.msg)
-		assert.Equal(t, tc.ok, ok, tc.msg)
-		assert.Equal(t, tc.want, got, tc.msg)
-	}
-	d, ok := messageDate("you have reached your specified api usage limits. you will regain access on 2026-04-01 at 00:00 utc.", testNow)
-	assert.True(t, ok)
-	assert.Equal(t, 732*time.Hour, d)
-	d, ok = messageDate("out of call volume quota. quota will be replenished in 00:01:09.", testNow)
-	assert.True(t, ok)
-	assert.Equal(t, 69*time.Second, d)
-	d, ok = messageDate("out of call volume quota. quota will be replenished in 2.04:22:11.", testNow)
-	assert.True(t, ok)
-	assert.Equal(t, 52*time.Hour+22*time.Minute+11*time.Second, d)
-}
-
 func TestLimitResetPicksTheSpentDimension(t *testing.T) {
 	h := http.Header{
 		"X-Ratelimit-Remaining-Requests": {"59"}, "X-Ratelimit-Reset-Requests": {"1s"},

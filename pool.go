@@ -13,6 +13,7 @@ import (
 type pool struct {
 	strategy      Strategy
 	guardCooldown time.Duration // how long the outage guard cools the last key
+	maxCooldown   time.Duration // WithMaxCooldown: no cooldown is longer
 
 	mu      sync.Mutex
 	slots   []slot
@@ -44,6 +45,8 @@ type slot struct {
 	fp         string // the key's fingerprint in the store
 	epoch      uint64 // Resets the key has had, here or anywhere sharing the store
 	failures   uint64
+	strikes    int           // cooldowns in a row whose first attempt after failed again for the same reason
+	probing    bool          // back from a cooldown, with no outcome since: the next failure may be a strike
 	refreshing chan struct{} // non-nil while a refresh runs; closed when it ends
 }
 
@@ -56,8 +59,9 @@ type slot struct {
 type hot struct {
 	id        atomic.Pointer[keyID]
 	attempts  atomic.Uint64
-	remaining atomic.Int64 // the provider's last remaining-requests count; -1 if never seen
-	_         [40]byte
+	remaining atomic.Int64  // the provider's last remaining-requests count; -1 if never seen
+	watched   atomic.Uint32 // 1 while the slot's probing or strikes want a success to clear them
+	_         [36]byte
 }
 
 // keyID is what an attempt takes from a key: the header value of one
@@ -109,6 +113,7 @@ func newPool(keys []string, cfg *config) *pool {
 	p := &pool{
 		strategy:      cfg.strategy,
 		guardCooldown: cfg.cooldown[ReasonAuth],
+		maxCooldown:   cfg.maxCooldown,
 		slots:         make([]slot, len(keys)),
 		hot:           make([]hot, len(keys)),
 		wake:          make(chan struct{}),
@@ -226,7 +231,8 @@ func (p *pool) revive(now time.Time) []StateChange {
 	var changes []StateChange
 	for i := p.cooling.expired(now); i >= 0; i = p.cooling.expired(now) {
 		s := &p.slots[i]
-		s.state, s.resetAt = StateOK, time.Time{}
+		s.state, s.resetAt, s.probing = StateOK, time.Time{}, true
+		p.hot[i].watched.Store(1)
 		p.picker.add(i)
 		changes = append(changes, StateChange{Index: i, Label: s.label, From: StateExhausted, To: StateOK})
 	}
@@ -236,16 +242,17 @@ func (p *pool) revive(now time.Time) []StateChange {
 // fail records a failed attempt. For a verdict that kills or cools the key, it
 // applies the new state unless the key was reset or refreshed since the
 // attempt was sent, is already dead, or already cools until later (two
-// cooldowns merge to the later deadline). It returns the change when the
-// key's state or reason changed; a cooldown that only grows longer is applied
-// silently.
+// cooldowns merge to the later deadline). A cooldown lasts cooldown, grown
+// for a repeat offender (see grown) and clamped to WithMaxCooldown. It
+// returns the change when the key's state or reason changed; a cooldown that
+// only grows longer is applied silently.
 //
 // The outage guard: a kill that would leave no key alive, when every other
 // key also died since the last success, is more likely a wrong base URL or
 // header, or a provider answering 401 to valid keys, than a pool of revoked
 // keys. Unless the verdict is final, the last key only cools, and the pool
 // reports the suspicion until a success proves the configuration right.
-func (p *pool) fail(l lease, v verdict, status int, until time.Time) (StateChange, bool) {
+func (p *pool) fail(l lease, v verdict, status int, now time.Time, cooldown time.Duration) (StateChange, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.publish() // before the unlock
@@ -255,14 +262,15 @@ func (p *pool) fail(l lease, v verdict, status int, until time.Time) (StateChang
 		return StateChange{}, false
 	}
 	from := s.state
-	if from == StateExhausted && !s.resetAt.After(time.Now()) {
+	if from == StateExhausted && !s.resetAt.After(now) {
 		from = StateOK // its cooldown had ended; acquire had not yet noticed
 	}
+	until := now.Add(p.grown(l.index, v.reason, cooldown))
 	var suspect string
 	switch {
 	case v.reason == ReasonAuthPermanent && !v.final && p.lastAlive(l.index):
 		suspect, p.suspect = suspectMisconfig, suspectMisconfig
-		p.move(l.index, StateExhausted, time.Now().Add(p.guardCooldown))
+		p.move(l.index, StateExhausted, now.Add(p.guardCooldown))
 	case v.reason == ReasonAuthPermanent:
 		p.move(l.index, StateDead, time.Time{})
 		p.burst++
@@ -280,6 +288,40 @@ func (p *pool) fail(l lease, v verdict, status int, until time.Time) (StateChang
 	}
 	return StateChange{Index: l.index, Label: s.label, From: from, To: s.state, Reason: v.reason,
 		Status: status, ResetAt: s.resetAt, Suspect: suspect}, true
+}
+
+// minCooldown is how long a key cools when the provider says it may return
+// at once: a 429 whose Retry-After is 0 or already past would otherwise leave
+// the key in rotation, and the request would send to it again, in a loop.
+const minCooldown = time.Second
+
+// grown returns how long key i cools for reason, given the verdict's
+// cooldown, and counts a strike when the failure is a repeat: the key's first
+// attempt after a cooldown failed again for the reason it cooled for. Each
+// strike doubles the cooldown, up to WithMaxCooldown, and a success forgets
+// them. Whatever wording the tables miss, a key that never works again is
+// then probed a few times a day, not every few minutes: the seed's loop,
+// bounded. The caller holds the lock.
+func (p *pool) grown(i int, reason Reason, cooldown time.Duration) time.Duration {
+	s := &p.slots[i]
+	switch {
+	case s.probing && reason == s.reason:
+		s.strikes++
+	case reason != s.reason:
+		s.strikes = 0
+	}
+	s.probing = false
+	if s.strikes == 0 {
+		p.hot[i].watched.Store(0)
+	}
+	if cooldown <= 0 {
+		cooldown = minCooldown
+	}
+	d := clamp(cooldown, p.maxCooldown)
+	for n := 0; n < s.strikes && d < p.maxCooldown; n++ {
+		d = min(2*d, p.maxCooldown)
+	}
+	return d
 }
 
 // lastAlive reports whether killing key i would leave no key alive, every
@@ -307,12 +349,16 @@ func (p *pool) failTransient(l lease) {
 // keeps the provider's remaining-requests count. It takes the lock only when
 // there is a burst to end: the success path stays lock-free.
 func (p *pool) succeed(l lease, remaining int64, known bool) {
+	h := &p.hot[l.index]
 	if known {
-		p.hot[l.index].remaining.Store(remaining)
+		h.remaining.Store(remaining)
 	}
-	if p.bursting.Load() {
+	if p.bursting.Load() || h.watched.Load() != 0 {
 		p.mu.Lock()
 		p.endBurst()
+		s := &p.slots[l.index]
+		s.strikes, s.probing = 0, false
+		h.watched.Store(0)
 		p.mu.Unlock()
 	}
 }
@@ -379,7 +425,8 @@ func (p *pool) status() []KeyStatus {
 	for i := range p.slots {
 		s := &p.slots[i]
 		out[i] = KeyStatus{Label: s.label, State: s.state, Reason: s.reason, ResetAt: s.resetAt,
-			Requests: p.hot[i].attempts.Load(), Failures: s.failures, Remaining: p.hot[i].remaining.Load()}
+			Requests: p.hot[i].attempts.Load(), Failures: s.failures, Remaining: p.hot[i].remaining.Load(),
+			Strikes: s.strikes}
 		if s.state == StateExhausted && !s.resetAt.After(now) {
 			out[i].State, out[i].ResetAt = StateOK, time.Time{}
 		}

@@ -11,16 +11,20 @@ import (
 type Rule struct {
 	Status int    // the HTTP status; 0 matches any error status
 	Code   string // equal, ignoring case, to one of the body's code, type, status or reason fields
-	Phrase string // contained, ignoring case, in the body's message (or its text, if not JSON)
+	Phrase string // contained, ignoring case, in the body's message (or its text, if not JSON), outside quotes
 	Reason Reason // the verdict: what happens to the key and the request
 }
 
 // matches reports whether the rule matches an error response. WithRule has
-// lower-cased its Code and Phrase.
-func (r *Rule) matches(status int, info *errorInfo) bool {
-	return (r.Status == 0 || r.Status == status) &&
-		(r.Code == "" || info.hasCode(r.Code)) &&
-		(r.Phrase == "" || info.says(r.Phrase))
+// lower-cased its Code and Phrase. A phrase is looked for outside quoted
+// spans, as the built-in phrases are, and not where the caller's request
+// carries it: a rule that kills on a phrase must not kill on a caller's
+// words quoted back.
+func (r *Rule) matches(e *evidence) bool {
+	return (r.Status == 0 || r.Status == e.status) &&
+		(r.Code == "" || e.info.hasCode(r.Code)) &&
+		(r.Phrase == "" || strings.Contains(e.prose.text, r.Phrase) &&
+			(e.echoed == nil || !e.echoed(words(r.Phrase))))
 }
 
 // WithRule adds a classification rule, tried before the built-in ones. For

@@ -34,7 +34,7 @@ func TestUserRules(t *testing.T) {
 			cfg := defaultConfig()
 			WithRule(tc.rule)(cfg)
 			require.NoError(t, cfg.err)
-			v := cfg.classifier.classify(tc.status, http.Header{}, []byte(tc.body), time.Now())
+			v := cfg.classifier.classify(tc.status, http.Header{}, []byte(tc.body), time.Now(), nil)
 			assert.Equal(t, tc.want, v.reason)
 		})
 	}

@@ -2,6 +2,7 @@ package credpool
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -187,4 +188,171 @@ func TestRedirects(t *testing.T) {
 		defer mu.Unlock()
 		assert.Equal(t, []string{"Bearer " + keyA, "Bearer " + keyA}, localSaw)
 	})
+}
+
+// reflections are validation errors the way providers write them, each
+// quoting the caller's input back: %s is where the input goes, already
+// escaped for a JSON string.
+var reflections = []struct {
+	name   string
+	status int
+	body   string
+}{
+	{name: "openai invalid_value", status: 400,
+		body: `{"error":{"message":"Invalid value: '%s'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.","type":"invalid_request_error","param":"messages[0].role","code":"invalid_value"}}`},
+	{name: "openai model_not_found", status: 404,
+		body: "{\"error\":{\"message\":\"The model `%s` does not exist or you do not have access to it.\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"model_not_found\"}}"},
+	{name: "openai project without the model", status: 403,
+		body: "{\"error\":{\"message\":\"Project `proj_abc` does not have access to model `%s`\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"model_not_found\"}}"},
+	{name: "openai not one of, code null", status: 400,
+		body: `{"error":{"message":"'%s' is not one of ['system', 'assistant', 'user', 'function'] - 'messages.0.role'","type":"invalid_request_error","param":null,"code":null}}`},
+	{name: "anthropic not_found_error", status: 404,
+		body: `{"type":"error","error":{"type":"not_found_error","message":"model: %s"},"request_id":"req_011"}`},
+	{name: "anthropic invalid_request_error", status: 400,
+		body: `{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.role: Input should be 'user' or 'assistant', got %s"}}`},
+	{name: "gemini INVALID_ARGUMENT", status: 400,
+		body: `{"error":{"code":400,"message":"* GenerateContentRequest.model: unexpected model name format: %s\n","status":"INVALID_ARGUMENT"}}`},
+	{name: "vllm pydantic", status: 400,
+		body: `{"object":"error","message":"[{'type': 'literal_error', 'loc': ('body', 'messages', 0, 'role'), 'msg': \"Input should be 'user'\", 'input': '%s'}]","type":"BadRequestError","param":null,"code":400}`},
+	{name: "unquoted, no code", status: 400, body: `{"error":{"message":"Invalid role: %s"}}`},
+	{name: "unquoted, 422", status: 422, body: `{"detail":"unknown model %s"}`},
+	{name: "plain text", status: 400, body: `invalid model %s`},
+}
+
+// hostileInputs are what an attacker who controls the request puts in it:
+// every kind of evidence credpool reads, and quotes that close the
+// provider's own early.
+var hostileInputs = []string{
+	"this key has been revoked", "token_revoked", "account_deactivated", "Incorrect API key provided",
+	"Your API key was reported as leaked", "This account is deactivated",
+	"x per day. You will regain access on 2099-01-01 at 00:00 UTC",
+	"You exceeded your current quota, please check your plan and billing details",
+	"Your credit balance is too low", "Monthly quota reached. Resets in 720hr",
+	"rate limit exceeded, please retry after 86400 seconds", "余额不足",
+	"x' this key has been revoked 'y", "x` this key has been revoked `y", `x" this key has been revoked "y`,
+	"x’ this key has been revoked ‘y",
+}
+
+// TestReflectedInputPenalizesNoKey: whatever a request carries, a provider
+// quoting it back in a validation error costs no key anything, and the
+// caller gets the provider's answer after one attempt. The input goes in the
+// JSON body as written and with every letter \u-escaped, since a provider
+// quotes what it decoded.
+func TestReflectedInputPenalizesNoKey(t *testing.T) {
+	for _, ref := range reflections {
+		t.Run(ref.name, func(t *testing.T) {
+			var mu sync.Mutex
+			attempts := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var req struct {
+					Model string `json:"model"`
+				}
+				_ = json.NewDecoder(r.Body).Decode(&req)
+				mu.Lock()
+				attempts++
+				mu.Unlock()
+				quoted, _ := json.Marshal(req.Model)
+				w.WriteHeader(ref.status)
+				fmt.Fprintf(w, ref.body, string(quoted[1:len(quoted)-1]))
+			}))
+			defer srv.Close()
+			keys := []string{keyA, keyB, keyC, keyA + "d", keyA + "e"}
+			tr := newTransport(t, keys)
+			for _, input := range hostileInputs {
+				for _, body := range []string{jsonBody(input, false), jsonBody(input, true)} {
+					mu.Lock()
+					attempts = 0
+					mu.Unlock()
+					resp, err := tr.RoundTrip(mustRequest(t, srv.URL, body))
+					require.NoError(t, err)
+					resp.Body.Close()
+					assert.Equal(t, ref.status, resp.StatusCode, "%q: handed back", input)
+					assert.Equal(t, 1, attempts, "%q: one attempt", input)
+					for i, s := range tr.Status() {
+						assert.Equal(t, StateOK, s.State, "%q cost key %d: %s", input, i, s.Reason)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestWordsTakeAtMostOneKeyPerRequest: a verdict that rests on a message's
+// words alone takes one key out of rotation per request at most, whatever
+// the request carries; the next key's answer goes back to the caller.
+func TestWordsTakeAtMostOneKeyPerRequest(t *testing.T) {
+	for _, rep := range []reply{
+		{status: 401, body: `{"error":{"message":"This API key has been revoked"}}`},
+		{status: 403, body: `{"message":"Your API key was reported as leaked"}`},
+		{status: 400, body: `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low"}}`},
+		{status: 403, body: `{"message":"API rate limit exceeded"}`},
+	} {
+		t.Run(rep.body, func(t *testing.T) {
+			p := newProvider(t, func(string, int) reply { return rep })
+			tr := newTransport(t, []string{keyA, keyB, keyC})
+			status, _ := get(t, tr, p.URL)
+			assert.Equal(t, rep.status, status)
+			assert.Len(t, p.keys(), 2, "the second key's answer is handed back")
+			out := 0
+			for _, s := range tr.Status() {
+				if s.State != StateOK {
+					out++
+				}
+			}
+			assert.Equal(t, 1, out, "keys out of rotation after one request")
+		})
+	}
+}
+
+// TestCodesStillKillEveryKey: the blast-radius bound is for words alone. A
+// provider's own code on every key rotates through the pool and kills each,
+// the outage guard keeping the last unless the code is a revocation.
+func TestCodesStillKillEveryKey(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		dead int
+	}{{code: "invalid_api_key", dead: 2}, {code: "token_revoked", dead: 3}} {
+		t.Run(tc.code, func(t *testing.T) {
+			p := newProvider(t, func(string, int) reply {
+				return reply{status: 401, body: `{"error":{"message":"no","code":"` + tc.code + `"}}`}
+			})
+			tr := newTransport(t, []string{keyA, keyB, keyC}, WithMaxWait(0))
+			status, _ := get(t, tr, p.URL)
+			assert.Equal(t, 401, status)
+			assert.Len(t, p.keys(), 3)
+			dead := 0
+			for _, s := range tr.Status() {
+				if s.State == StateDead {
+					dead++
+				}
+			}
+			assert.Equal(t, tc.dead, dead)
+		})
+	}
+}
+
+// jsonBody is a chat request whose model and role are input, written as
+// JSON does, or with every ASCII letter \u-escaped.
+func jsonBody(input string, escaped bool) string {
+	b, _ := json.Marshal(input)
+	s := string(b)
+	if escaped {
+		var e strings.Builder
+		for _, r := range s[1 : len(s)-1] {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+				fmt.Fprintf(&e, `\u%04x`, r)
+			} else {
+				e.WriteRune(r)
+			}
+		}
+		s = `"` + e.String() + `"`
+	}
+	return `{"model":` + s + `,"messages":[{"role":` + s + `,"content":"hi"}]}`
+}
+
+func mustRequest(t *testing.T, url, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	return req
 }

@@ -49,6 +49,13 @@ type KeyStatus struct {
 	// window (x-ratelimit-remaining-requests, anthropic-ratelimit-requests-
 	// remaining, GitHub's x-ratelimit-remaining); -1 while none was seen.
 	Remaining int64
+
+	// Strikes counts the cooldowns in a row after which the key's first
+	// attempt failed again for the same reason. Each doubles the key's next
+	// cooldown, up to WithMaxCooldown, so a key that never works again, for
+	// a reason no table names, is probed a few times a day; a success clears
+	// it.
+	Strikes int
 }
 
 // StateChange describes a key moving from one state to another. It is passed

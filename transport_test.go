@@ -616,7 +616,7 @@ func killAll(t *testing.T, tr *Transport) {
 	for i := range tr.pool.slots {
 		l, _, ok := tr.pool.acquire(-1)
 		require.True(t, ok, "key %d", i)
-		tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Time{})
+		tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Now(), 0)
 	}
 }
 
@@ -841,10 +841,11 @@ func TestCooledKeyReturnsAfterReset(t *testing.T) {
 func TestCooldownsMergeToLaterDeadline(t *testing.T) {
 	tr := newTransport(t, []string{keyA})
 	l, _, _ := tr.pool.acquire(-1)
-	later := time.Now().Add(time.Hour)
-	_, changed := tr.pool.fail(l, verdict{reason: ReasonBilling}, 429, later)
+	now := time.Now()
+	later := now.Add(time.Hour)
+	_, changed := tr.pool.fail(l, verdict{reason: ReasonBilling}, 429, now, time.Hour)
 	require.True(t, changed)
-	_, changed = tr.pool.fail(l, verdict{reason: ReasonRateLimit}, 429, time.Now().Add(time.Minute))
+	_, changed = tr.pool.fail(l, verdict{reason: ReasonRateLimit}, 429, now, time.Minute)
 	assert.False(t, changed, "a shorter cooldown does not cut a longer one")
 	assert.Equal(t, later, tr.Status()[0].ResetAt)
 	assert.Equal(t, ReasonBilling, tr.Status()[0].Reason)
@@ -853,8 +854,8 @@ func TestCooldownsMergeToLaterDeadline(t *testing.T) {
 func TestDeadKeyStaysDeadOnLaterVerdicts(t *testing.T) {
 	tr := newTransport(t, []string{keyA})
 	l, _, _ := tr.pool.acquire(-1)
-	tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Time{})
-	_, changed := tr.pool.fail(l, verdict{reason: ReasonRateLimit}, 429, time.Now().Add(time.Millisecond))
+	tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Now(), 0)
+	_, changed := tr.pool.fail(l, verdict{reason: ReasonRateLimit}, 429, time.Now(), time.Millisecond)
 	assert.False(t, changed)
 	time.Sleep(2 * time.Millisecond)
 	assert.Equal(t, StateDead, tr.Status()[0].State)

@@ -122,4 +122,6 @@ func ExampleWithPerKey() {
 	// credpool_key_state{key="sk-…KEY1",state="dead"} 0
 	// credpool_key_state{key="sk-…KEY1",state="exhausted"} 0
 	// credpool_key_state{key="sk-…KEY1",state="ok"} 1
+	// credpool_key_strikes{key="sk-…KED0"} 0
+	// credpool_key_strikes{key="sk-…KEY1"} 0
 }

@@ -25,6 +25,7 @@ type Metrics struct {
 	rotations, retries, waits, waitedSeconds *prometheus.Desc
 	keyState, keyRequests, keyFailures       *prometheus.Desc
 	keyRemaining                             *prometheus.Desc
+	keyStrikes                               *prometheus.Desc
 }
 
 // Option configures Metrics. Options are applied in order by New.
@@ -56,7 +57,7 @@ func WithConstLabels(l prometheus.Labels) Option {
 
 // WithPerKey turns on the per-key series, labelled by each key's redacted
 // label: credpool_key_state, credpool_key_requests_total,
-// credpool_key_failures_total and credpool_key_remaining. It is off by
+// credpool_key_failures_total, credpool_key_remaining and credpool_key_strikes. It is off by
 // default because it adds several series per key, which is too many for a
 // large pool.
 func WithPerKey(on bool) Option {
@@ -114,6 +115,7 @@ func New(opts ...Option) *Metrics {
 		m.keyRequests = desc("key_requests_total", "Attempts sent with the key.", "key")
 		m.keyFailures = desc("key_failures_total", "Attempts with the key that failed.", "key")
 		m.keyRemaining = desc("key_remaining", "The provider's last count of requests left in the key's current window.", "key")
+		m.keyStrikes = desc("key_strikes", "Cooldowns in a row after which the key failed again at once; each doubles the next.", "key")
 	}
 	// The usual classes exist from the start, at 0, and are looked up once.
 	for _, c := range []int{class2xx, class4xx, class5xx, classError} {
@@ -140,7 +142,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) descs() []*prometheus.Desc {
 	d := []*prometheus.Desc{m.keys, m.attempts, m.failures, m.rotations, m.retries, m.waits, m.waitedSeconds}
 	if m.perKey {
-		d = append(d, m.keyState, m.keyRequests, m.keyFailures, m.keyRemaining)
+		d = append(d, m.keyState, m.keyRequests, m.keyFailures, m.keyRemaining, m.keyStrikes)
 	}
 	return d
 }
@@ -190,6 +192,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(m.keyRequests, float64(s.Requests), key)
 		counter(m.keyFailures, float64(s.Failures), key)
+		ch <- prometheus.MustNewConstMetric(m.keyStrikes, prometheus.GaugeValue, float64(s.Strikes), key)
 		if s.Remaining >= 0 {
 			ch <- prometheus.MustNewConstMetric(m.keyRemaining, prometheus.GaugeValue, float64(s.Remaining), key)
 		}

@@ -96,6 +96,7 @@ func TestScrape(t *testing.T) {
 		}
 		assert.Equal(t, float64(st.Requests), series(t, fams, "credpool_key_requests_total", with("key", st.Label)), st.Label)
 		assert.Equal(t, float64(st.Failures), series(t, fams, "credpool_key_failures_total", with("key", st.Label)), st.Label)
+		assert.Equal(t, float64(st.Strikes), series(t, fams, "credpool_key_strikes", with("key", st.Label)), st.Label)
 	}
 	wantStates := map[string]credpool.State{
 		keyRevoked1: credpool.StateDead, keyRevoked2: credpool.StateDead,

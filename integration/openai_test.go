@@ -209,7 +209,8 @@ func TestOpenAIRetriesCombine(t *testing.T) {
 		{"503 storm, SDK default retries", openAIStorm, -1, map[string]int{"0": 4, "1": 4, "2": 4}, false, 503},
 		{"503 storm, SDK 1 retry", openAIStorm, 1, map[string]int{"0": 4, "1": 4}, false, 503},
 		{"503 storm, SDK retries off", openAIStorm, 0, map[string]int{"0": 4}, false, 503},
-		// 429 on every key: credpool rotates, waits out the 20 ms cooldowns,
+		// 429 on every key: credpool rotates, waits out the cooldowns (20 ms,
+		// doubling each time a key fails its first request back: strikes),
 		// and stops at keys + WithMaxAttempts (2 + 4) attempts per SDK attempt.
 		{"429 everywhere, SDK default retries", openAILimitedShort, -1, map[string]int{"0": 6, "1": 6, "2": 6}, false, 429},
 		{"429 everywhere, SDK 1 retry", openAILimitedShort, 1, map[string]int{"0": 6, "1": 6}, false, 429},
@@ -237,7 +238,7 @@ func TestOpenAIRetriesCombine(t *testing.T) {
 			start := time.Now()
 			_, err := client.Chat.Completions.New(context.Background(), openAIParams)
 			require.Error(t, err)
-			assert.Less(t, time.Since(start), 5*time.Second)
+			assert.Less(t, time.Since(start), 10*time.Second, "a key that fails each probe cools twice as long each time, so the waits add up, but stay bounded")
 
 			assert.Equal(t, tt.bySDK, u.sdkAttempts(), "requests the provider got, by SDK attempt")
 			var apiErr *openai.Error

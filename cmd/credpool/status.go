@@ -23,11 +23,12 @@ type keyStatus struct {
 	Remaining *int64         `json:"remaining"` // the provider's last remaining-requests count
 	Requests  uint64         `json:"requests"`
 	Failures  uint64         `json:"failures"`
+	Strikes   int            `json:"strikes"` // cooldowns in a row after which the key failed again at once
 }
 
 // newKeyStatus converts a credpool.KeyStatus.
 func newKeyStatus(i int, s credpool.KeyStatus) keyStatus {
-	k := keyStatus{Index: i, Label: s.Label, State: s.State, Requests: s.Requests, Failures: s.Failures}
+	k := keyStatus{Index: i, Label: s.Label, State: s.State, Requests: s.Requests, Failures: s.Failures, Strikes: s.Strikes}
 	if s.Reason != "" {
 		r := string(s.Reason)
 		k.Reason = &r

@@ -43,7 +43,7 @@ func TestStatusJSON(t *testing.T) {
 		for f := range k {
 			fields = append(fields, f)
 		}
-		assert.ElementsMatch(t, []string{"index", "label", "state", "reason", "reset_at", "remaining", "requests", "failures"}, fields)
+		assert.ElementsMatch(t, []string{"index", "label", "state", "reason", "reset_at", "remaining", "requests", "failures", "strikes"}, fields)
 	}
 
 	st := p.status(t, "")

@@ -1,0 +1,116 @@
+package credpool
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/url"
+	"strings"
+)
+
+// Text the caller wrote is never evidence against a key. A provider that
+// quotes the request back without quotes ("Invalid value for role: this key
+// has been revoked"), or with quotes a caller can close early, would
+// otherwise let one request kill or cool keys. So before words in a message
+// cost a key, the request is read for the same words: its URL, its headers
+// and its body, JSON strings decoded, since a provider quotes what it
+// decoded ("\u0072evoked" reads "revoked"). Only the error path pays for it,
+// and only when a verdict would rest on words.
+
+// echo is what the caller said in one request, in the words form of prose.go,
+// built at the first question and kept for the request's later attempts.
+type echo struct {
+	said  string
+	known bool // said is built
+	blind bool // the body went by unseen: any words may be the caller's
+}
+
+// echoed reports whether the caller's request carries phrase, a phrase as
+// phrases returns it. A body that streamed once, unbuffered, cannot be read
+// again: then every phrase may be the caller's, and words cost no key.
+func (c *call) echoed(phrase string) bool {
+	e := &c.echo
+	if !e.known {
+		e.said, e.blind = c.callerWords()
+		e.known = true
+	}
+	return e.blind || containsPhrase(e.said, phrase)
+}
+
+// callerWords returns the words of the caller's request: URL, header values
+// but the key's, and body. blind is true when the body cannot be read.
+func (c *call) callerWords() (said string, blind bool) {
+	var b strings.Builder
+	u := c.req.URL
+	b.WriteString(unescape(u.EscapedPath()))
+	b.WriteByte(' ')
+	b.WriteString(unescape(u.RawQuery))
+	for name, vs := range c.req.Header {
+		if name == c.t.cfg.header || name == c.t.cfg.drop {
+			continue
+		}
+		for _, v := range vs {
+			b.WriteByte(' ')
+			b.WriteString(v)
+		}
+	}
+	body, ok := c.body.peek(c.t.cfg.maxReplayBody)
+	if !ok {
+		return "", true
+	}
+	b.WriteByte(' ')
+	writeBodyText(&b, body)
+	return words(strings.ToLower(b.String())), false
+}
+
+// writeBodyText writes the text of a request body: a JSON body's strings,
+// keys and values, as decoded; anything else as it is and, if it decodes, as
+// a URL-encoded form.
+func writeBodyText(b *strings.Builder, body []byte) {
+	if json.Valid(body) {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				return
+			}
+			if s, ok := tok.(string); ok {
+				b.WriteString(s)
+				b.WriteByte(' ')
+			}
+		}
+	}
+	b.Write(body)
+	b.WriteByte(' ')
+	b.WriteString(unescape(string(body)))
+}
+
+// unescape undoes URL encoding where it can, for the words of a path, a
+// query or a form.
+func unescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// peek returns the request body without using it up: the buffer, or a fresh
+// copy from GetBody, up to limit bytes. ok is false when the body cannot be
+// had again or is longer than limit.
+func (r *replay) peek(limit int64) (body []byte, ok bool) {
+	switch {
+	case r.buffered:
+		return r.buf, true
+	case r.getBody != nil:
+		rc, err := r.getBody()
+		if err != nil {
+			return nil, false
+		}
+		defer rc.Close()
+		body, err := io.ReadAll(io.LimitReader(rc, limit+1))
+		return body, err == nil && int64(len(body)) <= limit
+	case r.once:
+		return nil, false
+	}
+	return nil, true // no body
+}
