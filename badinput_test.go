@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -259,6 +260,79 @@ func TestBadInput(t *testing.T) {
 			assert.Equal(t, tc.want.reason, a.Reason)
 			if tc.want.within > 0 {
 				assert.False(t, a.ResetAt.After(start.Add(tc.want.within+time.Second)), "reset %v is clamped", a.ResetAt)
+			}
+		})
+	}
+}
+
+// TestStalledErrorBody: an upstream that sends an error's headers and then
+// stalls its body holds the request no longer than the classifier's wait;
+// the verdict then goes by status and headers, and the caller who gets that
+// response can still read what comes, or close it.
+func TestStalledErrorBody(t *testing.T) {
+	release := make(chan struct{})
+	stall := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(http.StatusTooManyRequests)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+			io.WriteString(w, `{"error":{"message":"late"}}`)
+		case <-r.Context().Done():
+		}
+	}
+	t.Run("rotates past it", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.Header.Get("Authorization"), keyA) {
+				stall(w, r)
+				return
+			}
+			io.WriteString(w, "ok")
+		}))
+		defer srv.Close()
+		tr := newTransport(t, []string{keyA, keyB}, WithStrategy(FillFirst))
+		tr.cfg.errorBodyWait = 50 * time.Millisecond
+		start := time.Now()
+		status, body := get(t, tr, srv.URL)
+		assert.Equal(t, 200, status)
+		assert.Equal(t, "ok", body)
+		assert.Less(t, time.Since(start), 2*time.Second)
+		a := statusOf(t, tr, keyA)
+		assert.Equal(t, ReasonRateLimit, a.Reason, "classified by status")
+		assert.WithinDuration(t, time.Now().Add(30*time.Second), a.ResetAt, 2*time.Second, "and by headers")
+	})
+	t.Run("hands it back readable", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(stall))
+		defer srv.Close()
+		tr := newTransport(t, []string{keyA}, WithMaxWait(0))
+		tr.cfg.errorBodyWait = 50 * time.Millisecond
+		resp, err := tr.RoundTrip(httptestRequest(t, srv.URL))
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+		close(release)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Equal(t, `{"error":{"message":"late"}}`, string(b))
+		resp.Body.Close()
+	})
+}
+
+// TestZeroRetryAfterDoesNotLoop: a 429 that says "retry after 0" (or a date
+// already past) cools the key for a moment, minCooldown, instead of leaving
+// it in rotation for the same request to hit again at once.
+func TestZeroRetryAfterDoesNotLoop(t *testing.T) {
+	for _, ra := range []string{"0", "Thu, 01 Jan 1970 00:00:00 GMT", "-5"} {
+		t.Run(ra, func(t *testing.T) {
+			p := newProvider(t, func(string, int) reply {
+				return reply{status: 429, header: map[string]string{"Retry-After": ra}, body: bodyRateLimit}
+			})
+			tr := newTransport(t, []string{keyA, keyB}, WithMaxWait(0))
+			status, _ := get(t, tr, p.URL)
+			assert.Equal(t, 429, status)
+			assert.Len(t, p.keys(), 2, "each key once")
+			for _, s := range tr.Status() {
+				assert.Equal(t, StateExhausted, s.State)
+				assert.WithinDuration(t, time.Now().Add(minCooldown), s.ResetAt, minCooldown)
 			}
 		})
 	}

@@ -1,102 +1,17 @@
 package credpool
 
+// Error bodies: read up to a bound, and in bounded time, so the classifier
+// can see them, and put back whole for the caller.
+
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 )
-
-// replay hands out the request body once per attempt. The first attempt gets
-// the caller's body itself; later ones get a fresh copy from GetBody or from
-// the buffer. Whatever path a request takes, the caller's body is closed
-// exactly once: by the base transport that was handed it, by New's buffering,
-// or by release when no attempt took it.
-type replay struct {
-	orig     io.ReadCloser // the caller's body, until an attempt takes it
-	getBody  func() (io.ReadCloser, error)
-	buf      []byte // the buffered body, when the caller gave no GetBody
-	buffered bool
-	once     bool // the body cannot be replayed: one attempt only
-}
-
-// load prepares req's body for replay. A body with GetBody is used as it is.
-// Without GetBody, and only when a retry is possible at all, up to limit
-// bytes are buffered; a longer body is sent as it streams, once. A request
-// without a body, the common case, costs two comparisons.
-func (r *replay) load(req *http.Request, limit int64, retry bool) error {
-	if req.Body == nil || req.Body == http.NoBody {
-		return nil
-	}
-	r.orig, r.getBody = req.Body, req.GetBody
-	if r.getBody != nil {
-		return nil
-	}
-	if !retry {
-		r.once = true
-		return nil
-	}
-	return r.buffer(req, limit)
-}
-
-// buffer reads up to limit bytes of req's body, and keeps them to send on
-// every attempt; a longer body streams once, the part read first.
-func (r *replay) buffer(req *http.Request, limit int64) error {
-	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
-	if err != nil {
-		req.Body.Close()
-		r.orig = nil
-		return fmt.Errorf("credpool: reading request body: %w", err)
-	}
-	if int64(len(buf)) > limit {
-		r.orig, r.once = readCloser{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}, true
-		return nil
-	}
-	r.orig = nil
-	if err := req.Body.Close(); err != nil {
-		return fmt.Errorf("credpool: closing request body: %w", err)
-	}
-	r.buf, r.buffered = buf, true
-	return nil
-}
-
-// body returns the body for the next attempt and sets it on out. It reports
-// an error when the body cannot be produced again.
-func (r *replay) body(out *http.Request) error {
-	switch {
-	case r.orig != nil:
-		out.Body, r.orig = r.orig, nil
-	case r.buffered:
-		out.Body = io.NopCloser(bytes.NewReader(r.buf))
-		out.ContentLength = int64(len(r.buf))
-		out.GetBody = bufferedBody(r.buf)
-	case r.getBody != nil:
-		b, err := r.getBody()
-		if err != nil {
-			return fmt.Errorf("credpool: GetBody: %w", err)
-		}
-		out.Body = b
-	}
-	return nil
-}
-
-// bufferedBody returns a GetBody that reads buf afresh each time.
-func bufferedBody(buf []byte) func() (io.ReadCloser, error) {
-	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-}
-
-// canReplay reports whether another attempt can have the body.
-func (r *replay) canReplay() bool { return !r.once }
-
-// release closes the caller's body if no attempt took it.
-func (r *replay) release() {
-	if r.orig != nil {
-		r.orig.Close()
-		r.orig = nil
-	}
-}
 
 // readCloser joins a reader with the closer of the stream it reads from.
 type readCloser struct {
@@ -107,23 +22,95 @@ type readCloser struct {
 // peekBody reads up to limit bytes of resp's body to classify it and puts
 // them back, so the caller still reads the whole body. A body read to its end
 // is closed at once, which frees the connection for reuse.
-func peekBody(resp *http.Response, limit int64) []byte {
+//
+// An upstream may send the headers of an error and then stall the body for as
+// long as it likes. The read runs apart and is waited for at most wait: past
+// that, the classifier gets what came so far (often nothing, so it goes by
+// status and headers), and the caller gets a body that goes on from where the
+// read is, for the caller to wait on or close.
+func peekBody(resp *http.Response, limit int64, wait time.Duration) []byte {
 	if resp.Body == nil || resp.Body == http.NoBody {
 		return nil
 	}
-	buf, err := io.ReadAll(io.LimitReader(resp.Body, limit))
-	switch {
-	case err != nil:
-		// Keep the read part and the error for the caller to meet.
-		resp.Body = readCloser{io.MultiReader(bytes.NewReader(buf), errReader{err}), resp.Body}
-	case int64(len(buf)) < limit:
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(buf))
-	default:
-		resp.Body = readCloser{io.MultiReader(bytes.NewReader(buf), resp.Body), resp.Body}
+	p := &peek{done: make(chan struct{})}
+	go p.read(resp.Body, limit)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+		resp.Body = &lateBody{p: p, rest: resp.Body}
+		return p.sofar()
 	}
-	return buf
+	switch {
+	case p.err != nil:
+		// Keep the read part and the error for the caller to meet.
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(p.buf), errReader{p.err}), resp.Body}
+	case int64(len(p.buf)) < limit:
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(p.buf))
+	default:
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(p.buf), resp.Body), resp.Body}
+	}
+	return p.buf
 }
+
+// peek is the read of an error body's first bytes, running apart so that
+// peekBody can stop waiting for it.
+type peek struct {
+	mu   sync.Mutex
+	buf  []byte
+	err  error         // the read's error, io.EOF excluded
+	done chan struct{} // closed when the read ends: buf and err are final
+}
+
+// read reads up to limit bytes of body, then closes done.
+func (p *peek) read(body io.Reader, limit int64) {
+	defer close(p.done)
+	chunk := make([]byte, min(limit, 8<<10))
+	for int64(len(p.buf)) < limit {
+		n, err := body.Read(chunk[:min(int64(len(chunk)), limit-int64(len(p.buf)))])
+		p.mu.Lock()
+		p.buf = append(p.buf, chunk[:n]...)
+		p.mu.Unlock()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			p.err = err
+			return
+		}
+	}
+}
+
+// sofar returns a copy of what the read has got.
+func (p *peek) sofar() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Clone(p.buf)
+}
+
+// lateBody is the body of an error response whose read outlasted peekBody's
+// wait: reading it waits for that read, then goes on with the rest. Closing
+// it closes the upstream's body, which ends the read.
+type lateBody struct {
+	p    *peek
+	rest io.ReadCloser
+	r    io.Reader // once the read is done
+}
+
+func (b *lateBody) Read(buf []byte) (int, error) {
+	if b.r == nil {
+		<-b.p.done
+		b.r = io.MultiReader(bytes.NewReader(b.p.buf), b.rest)
+		if b.p.err != nil {
+			b.r = io.MultiReader(bytes.NewReader(b.p.buf), errReader{b.p.err})
+		}
+	}
+	return b.r.Read(buf)
+}
+
+func (b *lateBody) Close() error { return b.rest.Close() }
 
 type errReader struct{ err error }
 
@@ -131,11 +118,14 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // discard closes a response that will not reach the caller, after reading a
 // little of what is left so that a short body frees its connection for reuse.
+// A body that already stalled is closed at once.
 func discard(resp *http.Response) {
 	if resp == nil {
 		return
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if _, stalled := resp.Body.(*lateBody); !stalled {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	}
 	resp.Body.Close()
 }
 

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -28,7 +27,7 @@ type call struct {
 	last      *http.Response  // latest error response not yet handed back
 	inBase    lease           // the attempt the base transport is sending, if any: see finish
 	refreshed []int           // keys this request refreshed, once each
-	echo      echo            // the caller's own words, read when a verdict would rest on words
+	echo      *echo           // the caller's own words, read when a verdict would rest on words
 	worded    bool            // a key already paid for words in this request: see penalize
 }
 
@@ -173,8 +172,14 @@ func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ e
 	}
 	var fault *baseFault
 	worth := false
-	if !errors.As(err, &fault) && c.body.canReplay() {
+	if !errors.As(err, &fault) {
 		worth, _ = retryablehttp.DefaultRetryPolicy(ctx, nil, &url.Error{Op: c.req.Method, URL: c.req.URL.Redacted(), Err: err})
+	}
+	if worth && !c.body.canReplay() {
+		if c.body.skipped != "" {
+			err = fmt.Errorf("%w (not retried: %s)", err, c.body.skipped)
+		}
+		worth = false
 	}
 	if !worth {
 		c.dropLast()
@@ -196,11 +201,12 @@ func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ e
 }
 
 // attemptError names the key of a failed attempt by its label, and scrubs the
-// key from the error's text, should a base transport have put it there.
+// key from the error, at every level of its chain, should a base transport
+// have put it there (see scrub.go).
 func (c *call) attemptError(l lease, err error) error {
 	label := c.t.pool.slots[l.index].label
-	key := l.value()[0][len(c.t.cfg.prefix):]
-	return &attemptError{msg: "credpool: key " + label + ": " + strings.ReplaceAll(err.Error(), key, label), err: err}
+	err = scrub(err, scrubber(label, l.value()[0][len(c.t.cfg.prefix):]))
+	return &attemptError{msg: "credpool: key " + label + ": " + err.Error(), err: err}
 }
 
 // attemptError is an attempt's error, with a text that is safe to log.
@@ -219,20 +225,28 @@ func (e *attemptError) Unwrap() error { return e.err }
 // a backoff. The response is kept as c.last until a newer outcome replaces it.
 func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response) (done bool, _ error) {
 	cfg := c.t.cfg
-	body := peekBody(resp, cfg.maxErrorBody)
+	body := peekBody(resp, cfg.maxErrorBody, cfg.errorBodyWait)
 	now := time.Now()
-	v := cfg.classifier.classify(resp.StatusCode, resp.Header, decoded(resp, body, cfg.maxErrorBody), now, c.echoed)
+	if c.echo == nil {
+		c.echo = newEcho(c)
+	}
+	v := cfg.classifier.classify(resp.StatusCode, resp.Header, decoded(resp, body, cfg.maxErrorBody), now, c.echo.echoed)
 	c.t.counters.failed(v.reason)
 	c.dropLast()
 	c.last = resp
 	switch v.reason {
 	case ReasonAuthPermanent, ReasonAuth, ReasonBilling, ReasonRateLimit:
 		if v.prose && c.worded {
-			return true, nil // words alone have cost this request a key already
+			// Words alone have cost this request a key already: this one
+			// pays nothing, and its answer goes back. Moving on would send
+			// the request again to keys that may be revoked, some of which
+			// (GitHub's) lock out valid credentials after a few such tries.
+			return true, nil
 		}
 		c.worded = c.worded || v.prose
 		if !c.body.canReplay() {
 			c.penalize(ctx, l, v, resp.StatusCode, now)
+			c.notReplayed(resp)
 			return true, nil
 		}
 		retry, err := c.refresh(l, v)
@@ -249,6 +263,7 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 		c.t.pool.failTransient(l)
 		c.avoid = l.index
 		if !c.body.canReplay() {
+			c.notReplayed(resp)
 			return true, nil
 		}
 		switch err := c.backOff(ctx, v.hint); err {
@@ -263,6 +278,20 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 	}
 	return true, nil
 }
+
+// notReplayed tells the caller, on a response that another key or a retry
+// might have fixed, why credpool sent the request only once: its body was
+// over WithMaxReplayBody or WithReplayBudget.
+func (c *call) notReplayed(resp *http.Response) {
+	if c.body.skipped != "" {
+		resp.Header.Set(NotReplayedHeader, c.body.skipped)
+	}
+}
+
+// NotReplayedHeader is set on an error response handed back without the
+// retry or rotation it called for, because the request's body could not be
+// replayed; its value says why. See WithReplayBudget.
+const NotReplayedHeader = "Credpool-Not-Replayed"
 
 // penalize takes a key out of rotation for a verdict: for good, or for the
 // provider's hint, or for the reason's cooldown; the pool grows the cooldown

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -17,21 +18,33 @@ import (
 // decoded ("\u0072evoked" reads "revoked"). Only the error path pays for it,
 // and only when a verdict would rest on words.
 
-// echo is what the caller said in one request, in the words form of prose.go,
-// built at the first question and kept for the request's later attempts.
+// echo reads what the caller said in one request, in the words form of
+// prose.go, at the first question, and keeps it for the request's later
+// attempts. It is made only on the error path, apart from the call, so that
+// the call, which the success path keeps on the stack, never escapes.
 type echo struct {
+	req   *http.Request
+	skip  [2]string // the key's header and the one WithHeader drops
+	body  replay    // a copy of the call's: buffer, GetBody, and whether it streamed once
+	limit int64     // WithMaxReplayBody
 	said  string
 	known bool // said is built
 	blind bool // the body went by unseen: any words may be the caller's
 }
 
+// newEcho prepares to read what the caller of c said.
+func newEcho(c *call) *echo {
+	return &echo{req: c.req, skip: [2]string{c.t.cfg.header, c.t.cfg.drop},
+		body:  replay{buf: c.body.buf, buffered: c.body.buffered, getBody: c.body.getBody, once: c.body.once},
+		limit: c.t.cfg.maxReplayBody}
+}
+
 // echoed reports whether the caller's request carries phrase, a phrase as
 // phrases returns it. A body that streamed once, unbuffered, cannot be read
 // again: then every phrase may be the caller's, and words cost no key.
-func (c *call) echoed(phrase string) bool {
-	e := &c.echo
+func (e *echo) echoed(phrase string) bool {
 	if !e.known {
-		e.said, e.blind = c.callerWords()
+		e.said, e.blind = e.callerWords()
 		e.known = true
 	}
 	return e.blind || containsPhrase(e.said, phrase)
@@ -39,14 +52,14 @@ func (c *call) echoed(phrase string) bool {
 
 // callerWords returns the words of the caller's request: URL, header values
 // but the key's, and body. blind is true when the body cannot be read.
-func (c *call) callerWords() (said string, blind bool) {
+func (e *echo) callerWords() (said string, blind bool) {
 	var b strings.Builder
-	u := c.req.URL
+	u := e.req.URL
 	b.WriteString(unescape(u.EscapedPath()))
 	b.WriteByte(' ')
 	b.WriteString(unescape(u.RawQuery))
-	for name, vs := range c.req.Header {
-		if name == c.t.cfg.header || name == c.t.cfg.drop {
+	for name, vs := range e.req.Header {
+		if name == e.skip[0] || name == e.skip[1] {
 			continue
 		}
 		for _, v := range vs {
@@ -54,7 +67,7 @@ func (c *call) callerWords() (said string, blind bool) {
 			b.WriteString(v)
 		}
 	}
-	body, ok := c.body.peek(c.t.cfg.maxReplayBody)
+	body, ok := e.body.peek(e.limit)
 	if !ok {
 		return "", true
 	}
@@ -112,5 +125,5 @@ func (r *replay) peek(limit int64) (body []byte, ok bool) {
 	case r.once:
 		return nil, false
 	}
-	return nil, true // no body
+	return nil, true // no body, or one already sent that GetBody cannot give again
 }

@@ -43,8 +43,8 @@ func TestEchoReadsWhatTheCallerSent(t *testing.T) {
 				req.Header[k] = v
 			}
 			c := call{t: tr, req: req, avoid: -1}
-			require.NoError(t, c.body.load(req, tr.cfg.maxReplayBody, true))
-			assert.Equal(t, tc.want, c.echoed(phrases(tc.phrase)[0]))
+			require.NoError(t, c.body.load(req, tr.cfg.maxReplayBody, tr.budget, true))
+			assert.Equal(t, tc.want, newEcho(&c).echoed(phrases(tc.phrase)[0]))
 		})
 	}
 }
@@ -56,9 +56,9 @@ func TestEchoIsBlindToABodyItCannotRead(t *testing.T) {
 	req, err := http.NewRequest(http.MethodPost, "http://api.example/v1/chat", io.NopCloser(strings.NewReader(`{"model":"gpt-4o"}`)))
 	require.NoError(t, err)
 	c := call{t: tr, req: req, avoid: -1}
-	require.NoError(t, c.body.load(req, tr.cfg.maxReplayBody, true))
+	require.NoError(t, c.body.load(req, tr.cfg.maxReplayBody, tr.budget, true))
 	defer c.body.release()
-	assert.True(t, c.echoed(phrases("has been revoked")[0]))
+	assert.True(t, newEcho(&c).echoed(phrases("has been revoked")[0]))
 }
 
 // TestEchoReadsGetBodyAfresh: a body with GetBody is read from a fresh copy,
@@ -69,8 +69,8 @@ func TestEchoReadsGetBodyAfresh(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, req.GetBody)
 	c := call{t: tr, req: req, avoid: -1}
-	require.NoError(t, c.body.load(req, tr.cfg.maxReplayBody, true))
-	assert.True(t, c.echoed(phrases("key revoked")[0]))
+	require.NoError(t, c.body.load(req, tr.cfg.maxReplayBody, tr.budget, true))
+	assert.True(t, newEcho(&c).echoed(phrases("key revoked")[0]))
 	out := new(http.Request)
 	require.NoError(t, c.body.body(out))
 	b, err := io.ReadAll(out.Body)

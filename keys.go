@@ -36,6 +36,9 @@ func keyProblem(k string) string {
 		if c := k[j]; c <= ' ' || c >= 0x7f {
 			return "has a space, control or non-ASCII byte at offset " + strconv.Itoa(j)
 		}
+		if c := k[j]; c == '"' || c == '\'' {
+			return "has a quote at offset " + strconv.Itoa(j) + " (quotes around a key in a file are removed; a stray one is a typo)"
+		}
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package credpool
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"nil base", WithBase(nil), "WithBase: nil RoundTripper"},
 		{"empty header", WithHeader("", "Bearer "), `WithHeader: "" is not a header name`},
 		{"header with colon", WithHeader("Authorization:", ""), `WithHeader: "Authorization:" is not a header name`},
-		{"prefix with newline", WithHeader("Authorization", "Bearer\r\n"), "WithHeader: prefix has a line break"},
+		{"prefix with newline", WithHeader("Authorization", "Bearer\r\n"), "WithHeader: prefix has control byte 0xd at 6"},
 		{"unknown strategy", WithStrategy(Strategy(9)), "WithStrategy: unknown strategy 9"},
 		{"zero attempts", WithMaxAttempts(0), "WithMaxAttempts: 0 is less than 1"},
 		{"negative attempts", WithMaxAttempts(-3), "WithMaxAttempts: -3 is less than 1"},
@@ -69,7 +70,20 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"host with path", WithHosts("api.openai.com/v1"), `WithHosts: "api.openai.com/v1" is not a host`},
 		{"nil logger", WithLogger(nil), "WithLogger: nil logger"},
 		{"negative error body", WithMaxErrorBody(-1), "WithMaxErrorBody: negative size -1"},
-		{"negative replay body", WithMaxReplayBody(-1), "WithMaxReplayBody: negative size -1"},
+		{"negative replay body", WithMaxReplayBody(-1), "WithMaxReplayBody: size -1 is not between 0 and 1073741824"},
+		{"huge replay body", WithMaxReplayBody(math.MaxInt64), "WithMaxReplayBody: size 9223372036854775807 is not between 0 and 1073741824"},
+		{"negative replay budget", WithReplayBudget(-1), "WithReplayBudget: negative size -1"},
+		{"header name not a token", WithHeader("x api(key)", ""), `WithHeader: "x api(key)" is not a header name`},
+		{"header name non-ASCII", WithHeader("x-äpi-key", ""), `WithHeader: "x-äpi-key" is not a header name`},
+		{"header prefix with a control byte", WithHeader("Authorization", "Bearer\x00"), "WithHeader: prefix has control byte 0x0 at 6"},
+		{"header prefix with a line break", WithHeader("Authorization", "Bearer\r\nX: y "), "WithHeader: prefix has control byte 0xd at 6"},
+		{"wildcard in the middle", WithHosts("api.*.com"), `WithHosts: "api.*.com" has a wildcard other than a leading "*.", which never matches`},
+		{"wildcard without a dot", WithHosts("*openai.com"), `WithHosts: "*openai.com" has a wildcard other than a leading "*.", which never matches`},
+		{"bare wildcard", WithHosts("*"), `WithHosts: "*" has a wildcard other than a leading "*.", which never matches`},
+		{"wildcard and nothing", WithHosts("*."), `WithHosts: "*." is not a host`},
+		{"bad port", WithHosts("api.test:99999"), `WithHosts: "api.test:99999" has a bad port`},
+		{"empty host", WithHosts(""), `WithHosts: "" is not a host`},
+		{"scheme in host", WithHosts("https://api.test"), `WithHosts: "https://api.test" is not a host`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -31,7 +32,9 @@ type config struct {
 	logger        *slog.Logger
 	onStateChange func(StateChange)
 	maxErrorBody  int64
+	errorBodyWait time.Duration // how long an error body may take to arrive for the classifier
 	maxReplayBody int64
+	replayBudget  int64 // for every request in flight together
 	classifier    classifier
 	drop          string    // a header removed from every attempt, e.g. an SDK's placeholder
 	steering      steering  // the headers that report what a key has left
@@ -58,7 +61,9 @@ func defaultConfig() *config {
 		maxCooldown:   24 * time.Hour,
 		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		maxErrorBody:  64 << 10,
+		errorBodyWait: 5 * time.Second,
 		maxReplayBody: 10 << 20,
+		replayBudget:  256 << 20,
 		classifier:    *defaultClassifier,
 		steering:      steerAny,
 		salt:          defaultSalt,
@@ -101,16 +106,33 @@ func WithBase(base http.RoundTripper) Option {
 // its SDK put in that header is replaced on every attempt.
 func WithHeader(name, prefix string) Option {
 	return func(c *config) {
-		if name == "" || strings.ContainsAny(name, " \t\r\n:") {
+		if !httpToken(name) {
 			c.invalid("WithHeader: %q is not a header name", name)
 			return
 		}
-		if strings.ContainsAny(prefix, "\r\n") {
-			c.invalid("WithHeader: prefix has a line break")
-			return
+		for i := 0; i < len(prefix); i++ {
+			if b := prefix[i]; b < 0x20 && b != '\t' || b == 0x7f {
+				c.invalid("WithHeader: prefix has control byte %#x at %d", b, i)
+				return
+			}
 		}
 		c.header, c.prefix = http.CanonicalHeaderKey(name), prefix
 	}
+}
+
+// httpToken reports whether s is a token of RFC 9110, as a header name must
+// be.
+func httpToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // WithStrategy sets how the next key is chosen. The default is RoundRobin.
@@ -134,9 +156,13 @@ func WithMaxAttempts(n int) Option {
 			c.invalid("WithMaxAttempts: %d is less than 1", n)
 			return
 		}
-		c.maxAttempts = n
+		c.maxAttempts = min(n, maxAttemptsLimit)
 	}
 }
+
+// maxAttemptsLimit is where WithMaxAttempts saturates: no request needs more
+// retries, and keys + attempts must never overflow.
+const maxAttemptsLimit = 1000
 
 // WithBackoff sets the factory for the backoff between transient retries. It
 // is called once per request that needs a retry, because a BackOff holds
@@ -203,8 +229,10 @@ func WithMaxCooldown(d time.Duration) Option {
 // wildcard ("*.openai.azure.com"), which matches every subdomain but not the
 // domain itself. Matching ignores case.
 //
-// Without WithHosts every host gets a key, except a redirect that leaves the
-// host of the request that started the redirect chain.
+// A redirect keeps the key only on the scheme, host and port where the
+// redirect chain started, or to a host and port listed here exactly, and
+// never from https to http. Without WithHosts every host gets a key, except a
+// redirect that leaves where the chain started.
 func WithHosts(hosts ...string) Option {
 	return func(c *config) {
 		if len(hosts) == 0 {
@@ -212,8 +240,8 @@ func WithHosts(hosts ...string) Option {
 			return
 		}
 		for _, h := range hosts {
-			if h == "" || strings.ContainsAny(h, "/ \t\r\n") {
-				c.invalid("WithHosts: %q is not a host", h)
+			if problem := hostEntry(h); problem != "" {
+				c.invalid("WithHosts: %q %s", h, problem)
 				return
 			}
 			c.hosts = append(c.hosts, strings.ToLower(h))
@@ -258,13 +286,33 @@ func WithMaxErrorBody(n int64) Option {
 
 // WithMaxReplayBody sets how many bytes of a request body without GetBody are
 // buffered so the request can be replayed on another key. A larger body is
-// sent once, with no retry. The default is 10 MiB.
+// sent once, with no retry. The default is 10 MiB; at most 1 GiB.
 func WithMaxReplayBody(n int64) Option {
 	return func(c *config) {
-		if n < 0 {
-			c.invalid("WithMaxReplayBody: negative size %d", n)
+		if n < 0 || n > maxReplayLimit {
+			c.invalid("WithMaxReplayBody: size %d is not between 0 and %d", n, int64(maxReplayLimit))
 			return
 		}
 		c.maxReplayBody = n
+	}
+}
+
+// maxReplayLimit is the most WithMaxReplayBody buffers of one body.
+const maxReplayLimit = 1 << 30
+
+// WithReplayBudget bounds the bytes buffered for replay by every request in
+// flight together, so that many large uploads at once cannot exhaust memory.
+// A body that does not fit is sent once, as it streams, and gets no retry;
+// when one was then needed, the error says so, and a response handed back
+// carries the header Credpool-Not-Replayed with the reason. The default is
+// 256 MiB; 0 buffers nothing. Bodies with GetBody are not buffered, so they
+// do not count.
+func WithReplayBudget(n int64) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.invalid("WithReplayBudget: negative size %d", n)
+			return
+		}
+		c.replayBudget = min(n, math.MaxInt64/2) // room for a reservation past it, then undone
 	}
 }

@@ -61,8 +61,10 @@ func (c *call) refresh(l lease, v verdict) (retry bool, _ error) {
 	}
 	if err != nil {
 		c.t.pool.endRefresh(l.index, "")
+		label := c.t.pool.slots[l.index].label
+		msg := scrubber(label, l.value()[0][len(c.t.cfg.prefix):], token).Replace(err.Error())
 		c.t.cfg.logger.WarnContext(ctx, "credpool: refresh failed",
-			"key", c.t.pool.slots[l.index].label, "index", l.index, "error", err.Error())
+			"key", label, "index", l.index, "error", redactTokens(msg))
 		return false, nil
 	}
 	c.t.pool.endRefresh(l.index, c.t.cfg.prefix+token)

@@ -2,6 +2,8 @@ package credpool
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -164,4 +166,34 @@ func TestRefreshWaitEndsWithContext(t *testing.T) {
 	_, err := tr.RoundTrip(httptestRequest(t, p.URL).WithContext(ctx))
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	var _ http.RoundTripper = tr
+}
+
+// TestRefreshErrorIsScrubbed: a Refresher's error may quote the key it was
+// refreshing, or a refresh token credpool never saw; the log line holds
+// neither.
+func TestRefreshErrorIsScrubbed(t *testing.T) {
+	var valid sync.Map
+	p := tokenProvider(t, &valid, bodyExpired)
+	const refreshToken = "rt_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+	var logs syncBuffer
+	tr := newTransport(t, []string{keyA}, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		WithRefresh(func(context.Context, int) (string, error) {
+			return "", fmt.Errorf("oauth: refreshing %s with %s: invalid_grant", keyA, refreshToken)
+		}))
+	get(t, tr, p.URL)
+	assert.Contains(t, logs.String(), "refresh failed")
+	assertNoSecret(t, "the refresh log", logs.String(), keyA)
+	assert.NotContains(t, logs.String(), refreshToken[:20])
+	assert.Contains(t, logs.String(), "invalid_grant", "the words that say why stay")
+}
+
+func TestRedactTokens(t *testing.T) {
+	for in, want := range map[string]string{
+		"token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abc123 expired": "token [redacted] expired",
+		"refresh_token_reused_by_another_client":                        "refresh_token_reused_by_another_client",
+		"https://oauth2.googleapis.com/token returned 400":              "https://oauth2.googleapis.com/token returned 400",
+		"ghp_16C7e42F292c6912E7710c838347Ae178B4a was revoked":          "[redacted] was revoked",
+	} {
+		assert.Equal(t, want, redactTokens(in))
+	}
 }

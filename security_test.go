@@ -279,7 +279,8 @@ func TestReflectedInputPenalizesNoKey(t *testing.T) {
 
 // TestWordsTakeAtMostOneKeyPerRequest: a verdict that rests on a message's
 // words alone takes one key out of rotation per request at most, whatever
-// the request carries; the next key's answer goes back to the caller.
+// the request carries; the second key's answer goes back to the caller, and
+// that key pays nothing.
 func TestWordsTakeAtMostOneKeyPerRequest(t *testing.T) {
 	for _, rep := range []reply{
 		{status: 401, body: `{"error":{"message":"This API key has been revoked"}}`},
@@ -355,4 +356,65 @@ func mustRequest(t *testing.T, url, body string) *http.Request {
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	require.NoError(t, err)
 	return req
+}
+
+// TestRedirectsKeepTheKeyOnItsOrigin: a redirect keeps the key only on the
+// scheme, host and port where the chain started, or to a host and port that
+// WithHosts names exactly, and never from https to http.
+func TestRedirectsKeepTheKeyOnItsOrigin(t *testing.T) {
+	var mu sync.Mutex
+	saw := map[string]string{} // server name -> Authorization it last saw
+	record := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			saw[name] = r.Header.Get("Authorization")
+			mu.Unlock()
+		}
+	}
+	other := httptest.NewServer(record("other port")) // same host name, another port
+	defer other.Close()
+	plain := httptest.NewServer(record("plain http"))
+	defer plain.Close()
+	redirectTo := func(target string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target+"/landing", http.StatusTemporaryRedirect)
+		}
+	}
+	toOther := httptest.NewServer(redirectTo(other.URL))
+	defer toOther.Close()
+	secure := httptest.NewTLSServer(redirectTo(plain.URL))
+	defer secure.Close()
+	port := func(s *httptest.Server) string { u, _ := url.Parse(s.URL); return u.Port() }
+
+	cases := []struct {
+		name   string
+		start  *httptest.Server
+		target string
+		opts   []Option
+		keyed  bool
+	}{
+		{name: "same host, other port", start: toOther, target: "other port"},
+		{name: "a host name in WithHosts matches no other port on a redirect", start: toOther, target: "other port",
+			opts: []Option{WithHosts("127.0.0.1")}},
+		{name: "a host and port in WithHosts does", start: toOther, target: "other port",
+			opts: []Option{WithHosts("127.0.0.1:"+port(toOther), "127.0.0.1:"+port(other))}, keyed: true},
+		{name: "https to http", start: secure, target: "plain http"},
+		{name: "https to http, even when WithHosts names it", start: secure, target: "plain http",
+			opts: []Option{WithHosts("127.0.0.1:"+port(secure), "127.0.0.1:"+port(plain))}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := append([]Option{WithBase(secure.Client().Transport)}, tc.opts...)
+			tr := newTransport(t, []string{keyA}, opts...)
+			status, _ := get(t, tr, tc.start.URL+"/start")
+			assert.Equal(t, 200, status)
+			mu.Lock()
+			defer mu.Unlock()
+			if tc.keyed {
+				assert.Equal(t, "Bearer "+keyA, saw[tc.target])
+			} else {
+				assert.Empty(t, saw[tc.target], "the key left its origin")
+			}
+		})
+	}
 }

@@ -59,3 +59,37 @@ func TestResetKey(t *testing.T) {
 	assert.EqualError(t, tr.ResetKey(2), "credpool: ResetKey: no key at index 2 (the pool has 2)")
 	assert.Error(t, tr.ResetKey(-1))
 }
+
+// TestKeysFromFileAsEditorsWriteThem: a byte order mark, quotes around keys
+// (as .env files write them) and CRLF line ends are read as a person meant
+// them; a bad key is named by its line, never shown.
+func TestKeysFromFileAsEditorsWriteThem(t *testing.T) {
+	cases := []struct {
+		name, content string
+		want          []string
+		err           string
+	}{
+		{name: "byte order mark", content: "\uFEFF" + keyA + "\r\n" + keyB + "\r\n", want: []string{keyA, keyB}},
+		{name: "quotes", content: `"` + keyA + `"` + "\n'" + keyB + "', \"" + keyC + "\"\n", want: []string{keyA, keyB, keyC}},
+		{name: "mismatched quotes stay and are refused", content: keyA + "\n\"" + keyB + "'\n",
+			err: "line 2: the key has a quote at offset 0 (quotes around a key in a file are removed; a stray one is a typo)"},
+		{name: "a bad key on line 3", content: "# keys\n" + keyA + "\nsk-with space\n",
+			err: "line 3: the key has a space, control or non-ASCII byte at offset 7"},
+		{name: "a repeated key", content: keyA + "\n" + keyB + "\n" + keyA + "\n", err: "line 3: the key repeats the key on line 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "keys")
+			require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o600))
+			keys, err := KeysFromFile(path)
+			if tc.err != "" {
+				require.ErrorIs(t, err, ErrInvalidKey)
+				assert.EqualError(t, err, "credpool: invalid key: "+path+" "+tc.err)
+				assertNoSecret(t, "the error", err.Error(), keyA, keyB)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, keys)
+		})
+	}
+}

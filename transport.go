@@ -24,7 +24,8 @@ type Transport struct {
 	cfg      *config
 	pool     *pool
 	counters *counters
-	canRetry bool    // whether any request can make a second attempt
+	canRetry bool // whether any request can make a second attempt
+	budget   *replayBudget
 	sync     *syncer // nil without a Store
 }
 
@@ -52,6 +53,7 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 		pool:     newPool(keys, cfg),
 		counters: new(counters),
 		canRetry: len(keys) > 1 || cfg.maxAttempts > 1 || cfg.maxWait > 0,
+		budget:   &replayBudget{limit: cfg.replayBudget},
 	}
 	if cfg.store != nil {
 		t.sync = startSync(t)
@@ -88,7 +90,7 @@ func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 		return t.cfg.base.RoundTrip(req)
 	}
 	c := call{t: t, req: req, avoid: -1}
-	if err := c.body.load(req, t.cfg.maxReplayBody, t.canRetry); err != nil {
+	if err := c.body.load(req, t.cfg.maxReplayBody, t.budget, t.canRetry); err != nil {
 		return nil, err
 	}
 	defer c.finish(&resp, &err)

@@ -84,6 +84,10 @@ func TestProxyRefusesToStartOpen(t *testing.T) {
 	code, _, errOut := runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", "--listen", "0.0.0.0:0")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errOut, "not a loopback address")
+
+	code, _, errOut = runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", "--listen", "127.0.0.1:99999")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, `credpool proxy: --listen "127.0.0.1:99999": port 99999 is out of range (0 to 65535)`)
 }
 
 func TestCheck(t *testing.T) {

@@ -104,36 +104,46 @@ func presented(r *http.Request) []string {
 }
 
 // require wraps h so that only requests with the token reach it; the others
-// get a 401 in the shape OpenAI's SDKs show.
+// get a 401 in the shape OpenAI's SDKs show, before a byte of their body is
+// read, and the connection is closed after it.
 func (g guard) require(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.ok(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="credpool"`)
-			writeError(w, http.StatusUnauthorized, "credpool proxy: missing or wrong client token (send it as your API key)", "invalid_client_token")
+			refuse(w, r, http.StatusUnauthorized, "credpool proxy: missing or wrong client token (send it as your API key)", "invalid_client_token")
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-// browserSafe wraps h against web pages: it refuses cross-origin
-// state-changing requests from browsers (http.CrossOriginProtection), and, on
-// loopback, requests whose Host is not a loopback name, which is what a DNS
-// rebinding attack sends. SDKs and curl send neither kind.
+// browserSafe wraps h against web pages. It refuses every request that a
+// page of another site makes (crossSite), whatever its method: without a
+// client token a page could read the API as the user, and with one it has
+// no business trying. On loopback it also refuses a Host that is not a
+// loopback name, which is what a DNS rebinding attack sends: the page's
+// requests are then same-origin in the browser's eyes. SDKs and curl send
+// neither kind.
 func browserSafe(h http.Handler, loopback bool) http.Handler {
-	h = http.NewCrossOriginProtection().Handler(h)
-	if !loopback {
-		return h
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if name, _, err := net.SplitHostPort(r.Host); err == nil {
-			host = name
+		if loopback && !loopbackHost(r.Host) {
+			refuse(w, r, http.StatusMisdirectedRequest, "credpool proxy: this proxy listens on loopback and answers only to a loopback Host", "misdirected_request")
+			return
 		}
-		if !isLoopback(net.JoinHostPort(strings.Trim(host, "[]"), "0")) {
-			writeError(w, http.StatusMisdirectedRequest, "credpool proxy: this proxy listens on loopback and answers only to a loopback Host", "misdirected_request")
+		if why := crossSite(r); why != "" {
+			refuse(w, r, http.StatusForbidden, "credpool proxy: a web page of another site may not use this proxy ("+why+
+				"); programs and the proxy's own status page can", "cross_site_request")
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// loopbackHost reports whether a Host header names loopback.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if name, _, err := net.SplitHostPort(hostport); err == nil {
+		host = name
+	}
+	return isLoopback(net.JoinHostPort(strings.Trim(host, "[]"), "0"))
 }

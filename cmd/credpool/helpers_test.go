@@ -6,12 +6,14 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,15 +51,19 @@ const (
 
 // seen is one request as the upstream received it.
 type seen struct {
-	Path   string
-	Query  url.Values
-	Header http.Header
-	Body   string
+	Path          string
+	Query         url.Values
+	Header        http.Header
+	Body          string // empty for /v1/upload, whose body is only counted
+	Length        int64  // the bytes of body received
+	ContentLength int64  // as the request declared it; -1 for chunked
 }
 
 // upstream is a fake OpenAI-style API. Each key answers as its name says;
 // any other key gets 401 invalid_api_key. /v1/stream sends server-sent
-// events: the first at once, the rest after release is closed.
+// events: the first at once, the rest after release is closed. /v1/upload
+// reads and discards its body, keeping only its length. Every answer allows
+// any web page to read it (Access-Control-Allow-Origin: *), as some APIs do.
 type upstream struct {
 	*httptest.Server
 	release chan struct{}
@@ -86,12 +92,12 @@ func (u *upstream) Release() {
 }
 
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	u.mu.Lock()
-	u.seen = append(u.seen, seen{Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: string(body)})
-	u.mu.Unlock()
+	u.record(r)
 	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	w.Header().Set("Content-Type", "application/json")
+	for name, v := range corsHeaders {
+		w.Header().Set(name, v)
+	}
 	switch key {
 	case goodKey, good2Key:
 	case limitedKey:
@@ -110,9 +116,62 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	case "/v1/slow":
 		<-u.release
 		io.WriteString(w, upModelsBody)
+	case "/v1/echo-key":
+		echoKey(w, r, key)
 	default:
 		io.WriteString(w, upModelsBody)
 	}
+}
+
+// corsHeaders are what the upstream sends to let any web page read it.
+var corsHeaders = map[string]string{
+	"Access-Control-Allow-Origin":      "*",
+	"Access-Control-Allow-Credentials": "true",
+	"Access-Control-Allow-Headers":     "Authorization, Content-Type",
+	"Access-Control-Expose-Headers":    "X-Request-Id",
+}
+
+// record reads r's body and notes the request. An upload is counted, not
+// kept, so that the test's own memory does not grow with it.
+func (u *upstream) record(r *http.Request) {
+	s := seen{Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), ContentLength: r.ContentLength}
+	if r.URL.Path == "/v1/upload" {
+		s.Length, _ = io.Copy(io.Discard, r.Body)
+	} else {
+		body, _ := io.ReadAll(r.Body)
+		s.Body, s.Length = string(body), int64(len(body))
+	}
+	u.mu.Lock()
+	u.seen = append(u.seen, s)
+	u.mu.Unlock()
+}
+
+// echoKey answers as a provider that quotes the key it was sent, as written
+// and URL-escaped, in a 400 (or a 200, with ?ok). The key comes after
+// 32 KiB less a few bytes of padding, so that it straddles the boundary of
+// the reads that copy the body. ?encoding=gzip compresses the body;
+// ?encoding=br claims Brotli and sends it as it is.
+func echoKey(w http.ResponseWriter, r *http.Request, key string) {
+	body := []byte(`{"error":{"message":"` + strings.Repeat("x", 32<<10-7) + "Key " + key +
+		" may not use this endpoint (key=" + url.QueryEscape(key) + `)","type":"invalid_request_error"}}`)
+	switch r.URL.Query().Get("encoding") {
+	case "gzip":
+		var zipped bytes.Buffer
+		zw := gzip.NewWriter(&zipped)
+		zw.Write(body)
+		zw.Close()
+		body = zipped.Bytes()
+		w.Header().Set("Content-Encoding", "gzip")
+	case "br":
+		w.Header().Set("Content-Encoding", "br")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if r.URL.Query().Has("ok") {
+		w.WriteHeader(http.StatusOK)
+	} else {
+		w.WriteHeader(http.StatusBadRequest)
+	}
+	w.Write(body)
 }
 
 // stream sends one event, flushes, waits for release, then sends the rest.
@@ -149,7 +208,16 @@ type testProxy struct {
 // token ("" for none). Its backoff is short and its connections are its own.
 func newTestProxy(t *testing.T, up *upstream, keys []string, token string) *testProxy {
 	t.Helper()
-	o := &proxyOptions{upstream: up.URL, listen: "127.0.0.1:0", tokenEnv: defaultTokenEnv, preset: "openai", shutdownTimeout: time.Second}
+	return startTestProxy(t, up, keys, token, nil, nil)
+}
+
+// startTestProxy is newTestProxy with command-line flags, parsed as the
+// proxy command parses them, and a change to the configuration they give
+// (nil for none).
+func startTestProxy(t *testing.T, up *upstream, keys []string, token string, args []string, tweak func(*proxyConfig)) *testProxy {
+	t.Helper()
+	fs, o := proxyFlags()
+	require.NoError(t, parse(fs, append([]string{"--upstream", up.URL, "--listen", "127.0.0.1:0", "--preset", "openai"}, args...)))
 	cfg, err := o.config(token)
 	require.NoError(t, err)
 	base := http.DefaultTransport.(*http.Transport).Clone()
@@ -157,6 +225,9 @@ func newTestProxy(t *testing.T, up *upstream, keys []string, token string) *test
 	cfg.log = discardLogger()
 	cfg.options = append(cfg.options,
 		credpool.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }))
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	p, err := newProxy(cfg, keys)
 	require.NoError(t, err)
 	srv := httptest.NewServer(p)

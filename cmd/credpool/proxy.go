@@ -6,7 +6,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -33,6 +32,7 @@ type proxyConfig struct {
 	store    credpool.Store    // nil for none
 	log      *slog.Logger
 	base     http.RoundTripper // nil: a clone of http.DefaultTransport
+	body     bodyTiming        // the zero value: defaultBodyTiming
 }
 
 // proxy is the proxy's handler and the pool behind it.
@@ -40,6 +40,7 @@ type proxy struct {
 	pool    *credpool.Transport
 	handler http.Handler
 	log     *slog.Logger
+	scrub   *scrubber // the pool's keys, for the errors handed over
 }
 
 // keyHeaders are the headers in which clients send a bare API key, and
@@ -83,7 +84,7 @@ func newProxy(cfg proxyConfig, keys []string) (*proxy, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	p := &proxy{pool: pool, log: cfg.log}
+	p := &proxy{pool: pool, log: cfg.log, scrub: newScrubber(keys, labels(pool))}
 	g := newGuard(cfg.token)
 	mux := http.NewServeMux()
 	mux.Handle("/credpool/{$}", only(http.MethodGet, pageHandler()))
@@ -92,8 +93,18 @@ func newProxy(cfg proxyConfig, keys []string) (*proxy, error) {
 	mux.Handle("/credpool/", http.NotFoundHandler()) // never forwarded
 	mux.Handle("/metrics", g.require(only(http.MethodGet, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))))
 	mux.Handle("/", g.require(p.reverseProxy(cfg.upstream)))
-	p.handler = browserSafe(mux, cfg.loopback)
+	p.handler = browserSafe(timeBodies(mux, cfg.body.orDefault()), cfg.loopback)
 	return p, nil
+}
+
+// labels returns the pool's key labels, in the order of its keys.
+func labels(pool *credpool.Transport) []string {
+	status := pool.Status()
+	out := make([]string, len(status))
+	for i, s := range status {
+		out[i] = s.Label
+	}
+	return out
 }
 
 // ServeHTTP serves the proxy.
@@ -114,12 +125,22 @@ func (p *proxy) reverseProxy(upstream *url.URL) http.Handler {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			dropCredentials(pr.Out)
+			acceptScrubbable(pr.Out)
 		},
-		Transport:     p.pool,
-		FlushInterval: -1,
-		ErrorHandler:  p.proxyError,
-		ErrorLog:      slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		Transport:      p.pool,
+		FlushInterval:  -1,
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.proxyError,
+		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
+}
+
+// modifyResponse prepares an upstream response for the client: it never
+// carries CORS headers, and an error never carries a key.
+func (p *proxy) modifyResponse(resp *http.Response) error {
+	dropCORS(resp.Header)
+	dropCORS(resp.Trailer)
+	return p.scrubError(resp)
 }
 
 // dropCredentials removes the credentials the client sent: its headers and a
@@ -134,9 +155,17 @@ func dropCredentials(out *http.Request) {
 	}
 }
 
-// proxyError answers a request that got no response from upstream: 503 with
-// Retry-After when no key is usable, 502 otherwise.
+// proxyError answers a request that got no response from upstream: 408 when
+// the client's body was too slow, 503 with Retry-After when no key is
+// usable, 502 otherwise.
 func (p *proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if bodyTimedOut(r.Context()) {
+		// Reading the body cancelled the request too; the client may still
+		// read the answer.
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, "credpool proxy: the request body came too slowly, or stopped coming", "request_timeout")
+		return
+	}
 	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
 		return // the client went away; nobody reads an answer
 	}
@@ -146,12 +175,15 @@ func (p *proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 			secs := math.Ceil(time.Until(noKeys.SoonestReset).Seconds())
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(secs))))
 		}
-		writeError(w, http.StatusServiceUnavailable, err.Error(), "no_usable_key")
+		writeError(w, http.StatusServiceUnavailable, p.scrub.String(err.Error()), "no_usable_key")
 		return
 	}
+	// The library names keys by label; the scrub is for errors it did not
+	// write, such as a base transport's that quotes a URL.
+	msg := p.scrub.String(err.Error())
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "credpool proxy: upstream failed",
-		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
-	writeError(w, http.StatusBadGateway, fmt.Sprintf("credpool proxy: upstream failed: %v", err), "bad_gateway")
+		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", msg))
+	writeError(w, http.StatusBadGateway, "credpool proxy: upstream failed: "+msg, "bad_gateway")
 }
 
 // only refuses every method but method (and HEAD, with GET).

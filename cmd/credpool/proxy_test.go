@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -144,6 +145,46 @@ func TestProxyConfigRefusesOpenRelay(t *testing.T) {
 	}
 }
 
+// TestProxyConfigListen checks that a --listen address that cannot be
+// listened on is reported for what is wrong with it, before the loopback
+// rule, which would otherwise call it "not a loopback address".
+func TestProxyConfigListen(t *testing.T) {
+	cases := []struct {
+		listen string
+		err    string // "" for none
+	}{
+		{"127.0.0.1:8787", ""},
+		{"127.0.0.1:0", ""},
+		{"[::1]:65535", ""},
+		{"localhost:http", ""}, // a service name, as net.Listen takes
+		{"127.0.0.1:99999", "port 99999 is out of range"},
+		{"0.0.0.0:99999", "port 99999 is out of range"},
+		{"127.0.0.1:-1", "port -1 is out of range"},
+		{"127.0.0.1:123456789012345678901", "port 123456789012345678901 is out of range"},
+		{"localhost:http2x", `port "http2x" is not a number or a service name`},
+		{"0.0.0.0:http2x", `port "http2x" is not a number or a service name`},
+		{"127.0.0.1:", "has no port"},
+		{"127.0.0.1", "is not host:port"},
+		{"::1:8787", "is not host:port"},
+		{"[::1:8787", "is not host:port"},
+	}
+	for _, c := range cases {
+		t.Run(c.listen, func(t *testing.T) {
+			o := &proxyOptions{upstream: "https://api.openai.com", listen: c.listen, tokenEnv: defaultTokenEnv, shutdownTimeout: time.Second}
+			_, err := o.config("")
+			if c.err == "" {
+				assert.NoError(t, err)
+				return
+			}
+			var usage *usageError
+			require.ErrorAs(t, err, &usage)
+			assert.Contains(t, err.Error(), "--listen")
+			assert.Contains(t, err.Error(), c.err)
+			assert.NotContains(t, err.Error(), "loopback")
+		})
+	}
+}
+
 func TestProxyUpstreamMustNotHoldCredentials(t *testing.T) {
 	for _, u := range []string{"https://user:pass@api.example", "https://api.example/?key=abc", "ftp://api.example", "api.example"} {
 		o := &proxyOptions{upstream: u, listen: "127.0.0.1:8787", shutdownTimeout: time.Second}
@@ -190,14 +231,43 @@ func TestProxyClientToken(t *testing.T) {
 	}
 }
 
+// TestProxyRefusesBrowserAttacks checks that no web page of another site can
+// use a proxy that needs no token: whatever the method or path, a request
+// that a browser marks as cross-site, or whose Origin is not the proxy's, is
+// refused before it reaches the upstream, and so is a DNS-rebound Host.
 func TestProxyRefusesBrowserAttacks(t *testing.T) {
 	up := newUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey}, "")
-
-	code, _ := p.do(t, http.MethodPost, "/v1/chat/completions", map[string]string{"Sec-Fetch-Site": "cross-site"})
-	assert.Equal(t, http.StatusForbidden, code, "a cross-site page cannot spend the keys")
-	code, _ = p.do(t, http.MethodPost, "/credpool/reset?key=0", map[string]string{"Origin": "https://evil.example"})
-	assert.Equal(t, http.StatusForbidden, code, "nor reset a key")
+	own := p.URL // http://127.0.0.1:<port>, the Origin of the proxy's own page
+	cases := []struct {
+		name, method, path string
+		header             map[string]string
+		want               int
+	}{
+		{"cross-site read", http.MethodGet, "/v1/models", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"same-site read", http.MethodGet, "/v1/models", map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"foreign Origin read", http.MethodGet, "/v1/models", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"null Origin read", http.MethodGet, "/v1/models", map[string]string{"Origin": "null"}, http.StatusForbidden},
+		{"other loopback Origin", http.MethodGet, "/v1/models", map[string]string{"Origin": "http://localhost:1"}, http.StatusForbidden},
+		{"cross-site spend", http.MethodPost, "/v1/chat/completions", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"preflight", http.MethodOptions, "/v1/chat/completions", map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}, http.StatusForbidden},
+		{"foreign Origin, same-origin claimed", http.MethodGet, "/v1/models", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}, http.StatusForbidden},
+		{"status", http.MethodGet, "/credpool/status", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"metrics", http.MethodGet, "/metrics", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"reset", http.MethodPost, "/credpool/reset?key=0", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"the page, framed", http.MethodGet, "/credpool/", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"status from the proxy's page", http.MethodGet, "/credpool/status", map[string]string{"Origin": own, "Sec-Fetch-Site": "same-origin"}, http.StatusOK},
+		{"typed in the address bar", http.MethodGet, "/credpool/", map[string]string{"Sec-Fetch-Site": "none"}, http.StatusOK},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := p.do(t, c.method, c.path, c.header)
+			assert.Equal(t, c.want, code, body)
+			if c.want == http.StatusForbidden {
+				assert.Contains(t, body, "cross_site_request")
+			}
+		})
+	}
 
 	req, err := http.NewRequest(http.MethodGet, p.URL+"/v1/models", nil)
 	require.NoError(t, err)
@@ -206,7 +276,51 @@ func TestProxyRefusesBrowserAttacks(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode, "a DNS-rebound Host is refused on loopback")
-	assert.Empty(t, up.requests())
+	assert.Empty(t, up.requests(), "nothing a page sent reaches the upstream")
+
+	for name, h := range map[string]map[string]string{
+		"an SDK":          nil,
+		"the own origin":  {"Origin": own},
+		"same-origin":     {"Sec-Fetch-Site": "same-origin"},
+		"a user's action": {"Sec-Fetch-Site": "none"},
+	} {
+		code, body := p.do(t, http.MethodPost, "/v1/chat/completions", h)
+		assert.Equal(t, http.StatusOK, code, "%s: %s", name, body)
+	}
+}
+
+// TestProxyDropsCORSHeaders checks that no upstream answer carries
+// Access-Control-* headers to the client, success, error or stream: they
+// would let a browser hand the answer to a page of another site.
+func TestProxyDropsCORSHeaders(t *testing.T) {
+	up := newUpstream(t)
+	up.Release() // the stream runs to its end at once
+	ok := newTestProxy(t, up, []string{goodKey}, "")
+	revoked := newTestProxy(t, up, []string{revokedKey}, "")
+	for _, c := range []struct {
+		name string
+		p    *testProxy
+		path string
+		want int
+	}{
+		{"success", ok, "/v1/models", http.StatusOK},
+		{"stream", ok, "/v1/stream", http.StatusOK},
+		{"error", revoked, "/v1/models", http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := c.p.Client().Get(c.p.URL + c.path)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			_, err = io.Copy(io.Discard, resp.Body)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, resp.StatusCode)
+			for name := range resp.Header {
+				assert.False(t, strings.HasPrefix(name, "Access-Control-"), "%s reached the client", name)
+			}
+		})
+	}
+	require.NotEmpty(t, up.requests())
+	assert.Equal(t, "*", corsHeaders["Access-Control-Allow-Origin"], "the upstream did send them")
 }
 
 func TestProxyNoKeysIs503(t *testing.T) {

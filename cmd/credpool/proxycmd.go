@@ -14,15 +14,24 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/credpool/credpool"
 )
+
+// defaultReplayBudget is --replay-budget's default: the memory that bodies
+// kept for retries may take, together. Each is at most 10 MiB
+// (credpool.WithMaxReplayBody), so a few of the largest fit at once.
+const defaultReplayBudget = 64 << 20
 
 // proxyOptions are the proxy command's flags.
 type proxyOptions struct {
 	upstream, preset, listen, tokenEnv, store, hosts, name string
 	keys                                                   keySource
 	shutdownTimeout                                        time.Duration
+	replayBudget                                           byteSize
 }
 
 // proxyFlags returns the proxy command's FlagSet and the options it fills.
@@ -36,7 +45,12 @@ credit or rate-limited. Point an SDK's base URL at it, with any API key:
 
 The client's own credentials (Authorization, X-Api-Key, Api-Key,
 X-Goog-Api-Key, a "key" query parameter) are dropped; the pool's are set.
-Responses stream through unbuffered. The proxy also serves:
+Responses stream through unbuffered. Request bodies are kept to be sent again
+on another key, within --replay-budget for all of them together; a body that
+does not fit is sent once, and an answer that called for a retry comes back
+with a Credpool-Not-Replayed header saying why there was none. Errors from
+the upstream reach the client with the pool's keys replaced by their labels.
+The proxy also serves:
 
 	/credpool/         a status page (reset buttons need the client token)
 	/credpool/status   every key's state as JSON (labels only, never keys)
@@ -45,7 +59,9 @@ Responses stream through unbuffered. The proxy also serves:
 
 Beyond loopback the proxy requires a client token, read from the variable
 named by --client-token-env, that clients send as their API key; on loopback
-it is optional, and enforced when set. SIGINT or SIGTERM stops the proxy
+it is optional, and enforced when set. Requests from web pages of other
+sites (a foreign Origin, or Sec-Fetch-Site cross-site or same-site) are
+refused, whatever their method. SIGINT or SIGTERM stops the proxy
 after the requests in flight finish (within --shutdown-timeout).
 `)
 	fs.StringVar(&o.upstream, "upstream", "", "the `URL` of the API to forward to, e.g. https://api.openai.com (required)")
@@ -57,6 +73,9 @@ after the requests in flight finish (within --shutdown-timeout).
 	fs.StringVar(&o.hosts, "hosts", "", "comma-separated `hosts` that may get a key (default: the upstream's host:port)")
 	fs.StringVar(&o.name, "name", "", "the pool's `name` in metrics (default: the preset, else the upstream's host)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGINT/SIGTERM")
+	o.replayBudget = defaultReplayBudget
+	fs.Var(&o.replayBudget, "replay-budget", "the most `bytes` of request bodies held at once, by all requests together, to resend them "+
+		"on another key, e.g. 64MiB; a body that does not fit is sent once, without retry (0: none)")
 	return fs, o
 }
 
@@ -72,8 +91,8 @@ func (o *proxyOptions) config(token string) (proxyConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if _, _, err := net.SplitHostPort(o.listen); err != nil {
-		return cfg, usagef("--listen %q is not host:port", o.listen)
+	if err := checkListen(o.listen); err != nil {
+		return cfg, err
 	}
 	if err := checkToken(o.listen, token, o.tokenEnv); err != nil {
 		return cfg, err
@@ -85,6 +104,7 @@ func (o *proxyOptions) config(token string) (proxyConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
+	opts = append(opts, credpool.WithReplayBudget(int64(o.replayBudget)))
 	cfg = proxyConfig{upstream: u, options: opts, hosts: []string{u.Host}, name: o.name, token: token, loopback: isLoopback(o.listen)}
 	if o.hosts != "" {
 		cfg.hosts = nil
@@ -101,6 +121,28 @@ func (o *proxyOptions) config(token string) (proxyConfig, error) {
 		cfg.name = u.Hostname()
 	}
 	return cfg, nil
+}
+
+// checkListen checks the --listen address as net.Listen will read it, so
+// that what is wrong with it is reported first: a bad port is no reason to
+// call the host not loopback, as the token check that follows would.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	switch {
+	case err != nil:
+		return usagef("--listen %q is not host:port, e.g. 127.0.0.1:8787", addr)
+	case port == "":
+		return usagef("--listen %q has no port, e.g. 127.0.0.1:8787 (port 0 picks a free one)", addr)
+	case strings.Trim(port, "+-0123456789") == "":
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return usagef("--listen %q: port %s is out of range (0 to 65535)", addr, port)
+		}
+	default:
+		if _, err := net.LookupPort("tcp", port); err != nil {
+			return usagef("--listen %q: port %q is not a number or a service name", addr, port)
+		}
+	}
+	return nil
 }
 
 // parseUpstream checks the upstream URL: http or https, a host, and no
@@ -163,17 +205,28 @@ func runProxy(ctx context.Context, out output, args []string) error {
 		attrs = append(attrs, slog.String("store", storeName(o.store)))
 	}
 	cfg.log.Info("credpool proxy: serving", attrs...)
-	srv := &http.Server{
-		Handler:           p,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(cfg.log.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(p, cfg.log)
 	if err := serve(ctx, srv, ln, o.shutdownTimeout); err != nil {
 		return err
 	}
 	cfg.log.Info("credpool proxy: stopped")
 	return nil
+}
+
+// newServer returns the proxy's server. A request's headers must arrive
+// within ReadHeaderTimeout, and be no larger than an API call needs, and a
+// connection left idle between requests closes after IdleTimeout. It has no
+// ReadTimeout nor WriteTimeout: each bounds a whole request or response, and
+// would cut a large honest upload or a stream that runs for minutes.
+// Bodies are timed by their progress instead (bodytimer.go).
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // serve serves on ln until ctx ends, then shuts srv down: it stops
