@@ -113,11 +113,41 @@ func (f *FileStore) replace(data []byte) error {
 	return nil
 }
 
-// Watch applies every record in the file, then every record of each new
-// version of the file, polling it for changes, until ctx ends. A file that
-// turns corrupt ends the watch with an error; the Transport keeps its state
-// and watches again later.
-func (f *FileStore) Watch(ctx context.Context, apply func(Record)) error {
+// Load returns the records of keys in the file. A record that is not one
+// (an unknown state, an absurd epoch, another key's record) is left out and
+// reported, the rest returned.
+func (f *FileStore) Load(_ context.Context, keys []string) ([]Record, error) {
+	records, err := f.read()
+	if err != nil {
+		return nil, err
+	}
+	return f.pick(records, keys)
+}
+
+// pick returns the valid records of keys, and an error for each invalid one.
+func (f *FileStore) pick(records map[string]Record, keys []string) ([]Record, error) {
+	var out []Record
+	var errs []error
+	for _, k := range keys {
+		r, ok := records[k]
+		if !ok {
+			continue
+		}
+		if err := r.check(k); err != nil {
+			errs = append(errs, fmt.Errorf("%w: file store %s: record %s: %w", ErrCorruptRecord, f.path, k, err))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Watch applies the records of keys in the file, then those of each new
+// version of the file, polling it for changes, until ctx ends. Invalid
+// records are skipped (Load reports them). A file that turns corrupt ends
+// the watch with an error; the Transport keeps its state and watches again
+// later.
+func (f *FileStore) Watch(ctx context.Context, keys []string, apply func(Record)) error {
 	var seen fs.FileInfo
 	tick := time.NewTicker(f.poll)
 	defer tick.Stop()
@@ -132,7 +162,8 @@ func (f *FileStore) Watch(ctx context.Context, apply func(Record)) error {
 			if err != nil {
 				return err
 			}
-			for _, r := range records {
+			valid, _ := f.pick(records, keys)
+			for _, r := range valid {
 				apply(r)
 			}
 			seen = info

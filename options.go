@@ -19,29 +19,31 @@ type Option func(*config)
 // config is everything New needs. It is built once and never changed after
 // New returns, so RoundTrip reads it without a lock.
 type config struct {
-	base          http.RoundTripper
-	header        string // canonical header name
-	prefix        string // prepended to the key, e.g. "Bearer "
-	strategy      Strategy
-	maxAttempts   int
-	newBackoff    func() backoff.BackOff
-	maxWait       time.Duration
-	cooldown      map[Reason]time.Duration
-	maxCooldown   time.Duration
-	hosts         []string
-	logger        *slog.Logger
-	onStateChange func(StateChange)
-	maxErrorBody  int64
-	errorBodyWait time.Duration // how long an error body may take to arrive for the classifier
-	maxReplayBody int64
-	replayBudget  int64 // for every request in flight together
-	classifier    classifier
-	drop          string    // a header removed from every attempt, e.g. an SDK's placeholder
-	steering      steering  // the headers that report what a key has left
-	refresh       Refresher // nil: keys are static
-	store         Store     // nil: state is local
-	salt          []byte    // of the keys' fingerprints in the store
-	err           error     // first invalid option
+	base             http.RoundTripper
+	header           string // canonical header name
+	prefix           string // prepended to the key, e.g. "Bearer "
+	strategy         Strategy
+	maxAttempts      int
+	newBackoff       func() backoff.BackOff
+	maxWait          time.Duration
+	cooldown         map[Reason]time.Duration
+	maxCooldown      time.Duration
+	hosts            []string
+	logger           *slog.Logger
+	onStateChange    func(StateChange)
+	maxErrorBody     int64
+	errorBodyWait    time.Duration // how long an error body may take to arrive for the classifier
+	maxReplayBody    int64
+	replayBudget     int64 // for every request in flight together
+	classifier       classifier
+	drop             string        // a header removed from every attempt, e.g. an SDK's placeholder
+	steering         steering      // the headers that report what a key has left
+	refresh          Refresher     // nil: keys are static
+	store            Store         // nil: state is local
+	storeLoadTimeout time.Duration // how long New waits for the stored states
+	storeResync      time.Duration // how often the stored states are loaded again
+	salt             []byte        // of the keys' fingerprints in the store
+	err              error         // first invalid option
 }
 
 func defaultConfig() *config {
@@ -58,15 +60,17 @@ func defaultConfig() *config {
 			ReasonBilling:   time.Hour,
 			ReasonRateLimit: time.Minute,
 		},
-		maxCooldown:   24 * time.Hour,
-		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		maxErrorBody:  64 << 10,
-		errorBodyWait: 5 * time.Second,
-		maxReplayBody: 10 << 20,
-		replayBudget:  256 << 20,
-		classifier:    *defaultClassifier,
-		steering:      steerAny,
-		salt:          defaultSalt,
+		maxCooldown:      24 * time.Hour,
+		logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		maxErrorBody:     64 << 10,
+		errorBodyWait:    5 * time.Second,
+		maxReplayBody:    10 << 20,
+		replayBudget:     256 << 20,
+		classifier:       *defaultClassifier,
+		steering:         steerAny,
+		salt:             defaultSalt,
+		storeLoadTimeout: 3 * time.Second,
+		storeResync:      30 * time.Second,
 	}
 }
 
@@ -262,9 +266,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithOnStateChange sets a function called after a key changes state (or,
-// while cooling, changes reason). It is called outside any lock, on the
-// goroutine of the request that caused the change, so it may call back into
-// the Transport. Requests run concurrently, so it must be safe for concurrent
+// while cooling, changes reason), here or, with WithStore, on another
+// replica and learnt from the store. It is called outside any lock, on the
+// goroutine of the request that caused the change (or of the store's
+// watcher), so it may call back into the Transport. Requests run concurrently, so it must be safe for concurrent
 // use, and two changes of one key made by different requests may reach it in
 // either order; Status always has the current state. It should return quickly.
 func WithOnStateChange(f func(StateChange)) Option {

@@ -404,16 +404,22 @@ func (p *pool) reset(indexes ...int) []StateChange {
 	for _, i := range indexes {
 		s := &p.slots[i]
 		p.renew(i, "")
-		s.epoch++
+		s.epoch = min(s.epoch+1, maxEpoch)
 		if s.state != StateOK {
 			changes = append(changes, StateChange{Index: i, Label: s.label, From: s.state, To: StateOK})
 			p.move(i, StateOK, time.Time{})
 		}
 		p.share(i)
 	}
+	p.wakeWaiters()
+	return changes
+}
+
+// wakeWaiters wakes the requests waiting for a key: one may be usable now.
+// The caller holds the lock.
+func (p *pool) wakeWaiters() {
 	close(p.wake)
 	p.wake = make(chan struct{})
-	return changes
 }
 
 // status returns a snapshot of every key, in the order given to New.
@@ -519,15 +525,31 @@ func (p *pool) requeue(records []Record) {
 	}
 }
 
+// fingerprints returns the keys' fingerprints in the store, in key order.
+func (p *pool) fingerprints() []string {
+	out := make([]string, len(p.slots))
+	for i := range p.slots {
+		out[i] = p.slots[i].fp
+	}
+	return out
+}
+
 // apply merges a record from the store into its key's state. A record of a
-// key this pool does not hold is ignored. It returns the change, if any.
-func (p *pool) apply(r Record) (StateChange, bool) {
+// key this pool does not hold is ignored; a cooldown past WithMaxCooldown is
+// clamped, as a provider's would be. A key killed elsewhere counts toward
+// the outage guard's burst, as a local kill does: only a success ends one.
+// A key that becomes usable wakes the requests waiting for one. It returns
+// the change, if any.
+func (p *pool) apply(r Record, now time.Time) (StateChange, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.publish() // before the unlock
 	i, ok := p.byFP[r.Key]
 	if !ok {
 		return StateChange{}, false
+	}
+	if latest := now.Add(p.maxCooldown); r.State == StateExhausted && r.ResetAt.After(latest) {
+		r.ResetAt = latest
 	}
 	s := &p.slots[i]
 	local := p.record(i)
@@ -541,8 +563,12 @@ func (p *pool) apply(r Record) (StateChange, bool) {
 	from := s.state
 	s.epoch, s.reason = merged.Epoch, merged.Reason
 	p.move(i, merged.State, merged.ResetAt)
-	if merged.State == StateDead {
-		p.endBurst() // another replica's kill is not a burst of ours
+	switch {
+	case merged.State == StateDead && from != StateDead:
+		p.burst++
+		p.bursting.Store(true)
+	case merged.State == StateOK && from != StateOK:
+		p.wakeWaiters()
 	}
 	return StateChange{Index: i, Label: s.label, From: from, To: s.state, Reason: s.reason, ResetAt: s.resetAt}, true
 }

@@ -5,30 +5,41 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 )
 
 // Store shares the keys' states between Transports: the replicas of a
 // service, and the same service after a restart. A key killed or cooled by
 // one is out of rotation for all, without each failing a user's request to
-// find out. States, reasons and reset times are shared; counters stay local.
+// find out. States, reasons and reset times are shared; counters, strikes and
+// the outage guard's suspicion stay local.
 //
 // A Store never sees a key: records are addressed by a fingerprint, an HMAC
 // of the key, so a dump of the store leaks nothing usable.
 //
-// The Transport never calls a Store on a request's path: it loads in the
-// background, writes from a background goroutine, and keeps working on its
-// own state while the store is slow or down.
+// The Transport never calls a Store on a request's path. New loads the
+// stored states before it returns, within WithStoreLoadTimeout; after that a
+// background goroutine writes the pool's changes, another watches everyone
+// else's and loads again now and then, and the Transport keeps working on
+// its own state while the store is slow or down.
 type Store interface {
+	// Load returns the stored records of keys (fingerprints), in one round
+	// trip where the store allows. A record it cannot read (corrupt, or of
+	// an unknown state) is left out and reported in the error, while the
+	// records it could read are still returned; a store that cannot be
+	// read at all returns no record and the error.
+	Load(ctx context.Context, keys []string) ([]Record, error)
 	// Save merges r into the stored record of its key (see Record.Merge),
 	// and lets watchers know.
 	Save(ctx context.Context, r Record) error
-	// Watch calls apply with every stored record, once it is watching, and
-	// then with every record saved from then on, by anyone, until ctx ends
-	// or the store fails. It returns ctx's error or the failure; the
+	// Watch calls apply with the stored record of each of keys once it is
+	// watching, and then with every record of those keys saved from then
+	// on, by anyone, until ctx ends or the store fails; records it cannot
+	// read are skipped. It returns ctx's error or the failure; the
 	// Transport then calls it again after a pause, which catches up with
 	// whatever was missed. apply may see a record more than once.
-	Watch(ctx context.Context, apply func(Record)) error
+	Watch(ctx context.Context, keys []string, apply func(Record)) error
 }
 
 // Record is one key's shared state.
@@ -38,6 +49,28 @@ type Record struct {
 	Reason  Reason    `json:"reason,omitempty"`
 	ResetAt time.Time `json:"reset_at,omitempty"` // end of a cooldown; zero otherwise
 	Epoch   uint64    `json:"epoch"`              // Resets the key has had: a later Reset wins
+}
+
+// maxEpoch is the most Resets a key can have: ResetKey saturates there, and
+// a stored record past it is refused. Nobody resets a key four billion
+// times; a record that says so is corrupt or hostile, and taken at its word
+// it would outrank every later Reset for good.
+const maxEpoch = 1 << 32
+
+// check reports what makes r, read from a store as the record of key, not a
+// record credpool wrote; nil if nothing does.
+func (r Record) check(key string) error {
+	switch {
+	case r.Key != key:
+		return fmt.Errorf("holds the record of %q", r.Key)
+	case r.State != StateOK && r.State != StateExhausted && r.State != StateDead:
+		return fmt.Errorf("unknown state %q", r.State)
+	case r.Reason != "" && !knownReason(r.Reason):
+		return fmt.Errorf("unknown reason %q", r.Reason)
+	case r.Epoch > maxEpoch:
+		return fmt.Errorf("epoch %d is past any number of resets", r.Epoch)
+	}
+	return nil
 }
 
 // stateRank orders states within an epoch: a stale "ok" never resurrects a
@@ -90,6 +123,22 @@ func WithStore(s Store) Option {
 			return
 		}
 		c.store = s
+	}
+}
+
+// WithStoreLoadTimeout bounds how long New waits for the stored key states
+// before it returns, so that a process that restarts never sends a key the
+// store already holds as dead or cooling. A store that cannot be read in
+// that time does not stop the service from starting: New returns a working
+// Transport on its own state, logs why, and loads in the background. The
+// default is 3 s; 0 does not wait.
+func WithStoreLoadTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.invalid("WithStoreLoadTimeout: negative duration %s", d)
+			return
+		}
+		c.storeLoadTimeout = d
 	}
 }
 

@@ -127,16 +127,41 @@ func (m *memStore) Save(ctx context.Context, r Record) error {
 	return nil
 }
 
-func (m *memStore) Watch(ctx context.Context, apply func(Record)) error {
+func (m *memStore) Load(ctx context.Context, keys []string) ([]Record, error) {
+	if m.down.Load() {
+		return nil, errStoreDown
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for _, k := range keys {
+		if r, ok := m.records[k]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// put stores r as it is, unmerged and unchecked: a record as a hostile or
+// broken writer would leave it.
+func (m *memStore) put(r Record) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.records[r.Key] = r
+}
+
+func (m *memStore) Watch(ctx context.Context, keys []string, apply func(Record)) error {
 	if m.down.Load() {
 		return errStoreDown
 	}
 	w := make(chan Record, 1024)
 	m.mu.Lock()
 	m.watchers[w] = true
-	all := make([]Record, 0, len(m.records))
-	for _, r := range m.records {
-		all = append(all, r)
+	all := make([]Record, 0, len(keys))
+	for _, k := range keys {
+		if r, ok := m.records[k]; ok {
+			all = append(all, r)
+		}
 	}
 	m.mu.Unlock()
 	defer func() {
@@ -168,6 +193,12 @@ func (m *memStore) get(key string) (Record, bool) {
 	defer m.mu.Unlock()
 	r, ok := m.records[Fingerprint(defaultSalt, key)]
 	return r, ok
+}
+
+// withStoreResync sets how often the stored states are loaded again, for
+// tests that cannot wait 30 s.
+func withStoreResync(d time.Duration) Option {
+	return func(c *config) { c.storeResync = d }
 }
 
 // storeTransport builds a Transport on store that is closed with the test.

@@ -2,19 +2,26 @@ package credpool
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// syncer keeps a Transport's pool and its Store in step, from two background
-// goroutines: one writes the pool's changes, one applies everyone else's. A
-// request never waits for either.
+// syncer keeps a Transport's pool and its Store in step. New loads the
+// stored states first, within WithStoreLoadTimeout; then three background
+// goroutines take over: one writes the pool's changes, one applies everyone
+// else's as they come, and one loads everything again every so often, which
+// repairs what a lossy watch (Redis pub/sub) missed and shows the store is
+// alive. A request never waits for any of them.
 type syncer struct {
-	t       *Transport
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	healthy atomic.Bool // false from the first failure until the next success
+	t        *Transport
+	keys     []string // the pool's fingerprints, in key order
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	healthy  atomic.Bool  // false from the first failure until the next success
+	loaded   atomic.Bool  // the stored states were loaded at least once
+	lastSync atomic.Int64 // UnixNano of the store's last answer; 0 before any
 }
 
 // The pause between attempts to reach a failing store starts at
@@ -24,14 +31,49 @@ const (
 	storeRetry    = 2 * time.Second
 )
 
+// ErrCorruptRecord is wrapped by a Store's Load for each stored record it
+// could not read and left out: the store itself answered. The Transport
+// logs such records and applies the rest.
+var ErrCorruptRecord = errors.New("credpool: corrupt record in the store")
+
 func startSync(t *Transport) *syncer {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &syncer{t: t, cancel: cancel}
+	s := &syncer{t: t, keys: t.pool.fingerprints(), cancel: cancel}
 	s.healthy.Store(true)
-	s.wg.Add(2)
+	if d := t.cfg.storeLoadTimeout; d > 0 {
+		first, done := context.WithTimeout(ctx, d)
+		if s.load(first) != nil {
+			t.cfg.logger.Warn("credpool: stored key states not loaded; starting on local state and loading in the background",
+				"waited", d.String())
+		}
+		done()
+	}
+	s.wg.Add(3)
 	go s.watch(ctx)
 	go s.write(ctx)
+	go s.resync(ctx)
 	return s
+}
+
+// load applies the stored records of the pool's keys. A store that answered
+// but held records it could not read is in step for the rest: those are
+// logged, by fingerprint. It returns the error of a store that did not
+// answer.
+func (s *syncer) load(ctx context.Context) error {
+	records, err := s.t.cfg.store.Load(ctx, s.keys)
+	if err != nil && !errors.Is(err, ErrCorruptRecord) {
+		s.failed(ctx, err)
+		return err
+	}
+	if err != nil {
+		s.t.cfg.logger.WarnContext(ctx, "credpool: store records skipped", "error", err)
+	}
+	for _, r := range records {
+		s.apply(r)
+	}
+	s.loaded.Store(true)
+	s.synced()
+	return nil
 }
 
 // watch applies every stored record, then every record saved from then on;
@@ -46,7 +88,10 @@ func (s *syncer) watch(ctx context.Context) {
 			// empty): say again what this pool knows.
 			s.t.pool.shareAll()
 		}
-		err := s.t.cfg.store.Watch(ctx, s.apply)
+		if !s.loaded.Load() {
+			s.load(ctx) // what New could not: the states before the first change
+		}
+		err := s.t.cfg.store.Watch(ctx, s.keys, s.apply)
 		if ctx.Err() != nil {
 			return
 		}
@@ -61,12 +106,33 @@ func (s *syncer) watch(ctx context.Context) {
 	}
 }
 
-// apply merges one record from the store into the pool.
+// resync loads the stored states again every 30 s, so that a change the watch lost is applied within that, and
+// LastSync says how fresh the pool's view is.
+func (s *syncer) resync(ctx context.Context) {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.t.cfg.storeResync)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.load(ctx)
+		}
+	}
+}
+
+// apply merges one record from the store into the pool, unless it is not a
+// record credpool wrote.
 func (s *syncer) apply(r Record) {
-	if change, ok := s.t.pool.apply(r); ok {
+	if err := r.check(r.Key); err != nil {
+		s.t.cfg.logger.Warn("credpool: store record refused", "fingerprint", r.Key, "error", err.Error())
+		return
+	}
+	if change, ok := s.t.pool.apply(r, time.Now()); ok {
 		s.t.emit(context.Background(), change)
 	}
-	s.recovered()
+	s.synced()
 }
 
 // write saves the pool's changes as they come. A record that fails to save
@@ -93,7 +159,7 @@ func (s *syncer) write(ctx context.Context) {
 			continue
 		}
 		wait = storeRetryMin
-		s.recovered()
+		s.synced()
 	}
 }
 
@@ -125,15 +191,45 @@ func (s *syncer) failed(ctx context.Context, err error) {
 	}
 }
 
-// recovered logs the end of an outage.
-func (s *syncer) recovered() {
+// synced records that the store answered, and logs the end of an outage.
+func (s *syncer) synced() {
+	s.lastSync.Store(time.Now().UnixNano())
 	if !s.healthy.Swap(true) {
 		s.t.cfg.logger.Info("credpool: store available again")
 	}
 }
 
-// stop ends both goroutines, after a last write of what is pending.
+// health is what StoreHealth reports.
+func (s *syncer) health() StoreHealth {
+	h := StoreHealth{Up: s.healthy.Load(), Loaded: s.loaded.Load()}
+	if n := s.lastSync.Load(); n != 0 {
+		h.LastSync = time.Unix(0, n)
+	}
+	return h
+}
+
+// stop ends the goroutines, after a last write of what is pending.
 func (s *syncer) stop() {
 	s.cancel()
 	s.wg.Wait()
+}
+
+// StoreHealth is what a Transport knows of its Store (WithStore).
+type StoreHealth struct {
+	Up     bool // the store's last answer was a success: false from a failure until the next success
+	Loaded bool // the stored key states have been loaded, in New or since
+
+	// LastSync is when the store last answered: a load, a save or a change
+	// watched. The Transport loads every 30 s, so while Up it is never
+	// older than that.
+	LastSync time.Time
+}
+
+// StoreHealth reports whether the Transport's Store answers and when it last
+// did; ok is false without a Store.
+func (t *Transport) StoreHealth() (h StoreHealth, ok bool) {
+	if t.sync == nil {
+		return StoreHealth{}, false
+	}
+	return t.sync.health(), true
 }

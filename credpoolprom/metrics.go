@@ -26,6 +26,7 @@ type Metrics struct {
 	keyState, keyRequests, keyFailures       *prometheus.Desc
 	keyRemaining                             *prometheus.Desc
 	keyStrikes                               *prometheus.Desc
+	storeUp, storeLoaded, storeSyncAge       *prometheus.Desc
 }
 
 // Option configures Metrics. Options are applied in order by New.
@@ -109,6 +110,9 @@ func New(opts ...Option) *Metrics {
 		retries:       desc("retries_total", "Retries after a backoff."),
 		waits:         desc("waits_total", "Waits for a cooling key to return."),
 		waitedSeconds: desc("wait_seconds_total", "Time spent in backoffs and in waits for a cooling key."),
+		storeUp:       desc("store_up", "1 while the shared store's last answer was a success, 0 after a failure. Absent without a store."),
+		storeLoaded:   desc("store_loaded", "1 once the stored key states have been loaded, 0 before. Absent without a store."),
+		storeSyncAge:  desc("store_last_sync_age_seconds", "Seconds since the shared store last answered (a load, a save, a watched change); the Transport loads every 30 s. Absent before the first answer."),
 	}
 	if m.perKey {
 		m.keyState = desc("key_state", "1 for the key's current state, 0 for the others.", "key", "state")
@@ -130,6 +134,27 @@ func New(opts ...Option) *Metrics {
 // observing, leaving only the histogram.
 func (m *Metrics) Observe(t *credpool.Transport) { m.transport.Store(t) }
 
+// collectStore sends the health of t's store, if it has one.
+func (m *Metrics) collectStore(ch chan<- prometheus.Metric, t *credpool.Transport) {
+	h, ok := t.StoreHealth()
+	if !ok {
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	gauge(m.storeUp, boolFloat(h.Up))
+	gauge(m.storeLoaded, boolFloat(h.Loaded))
+	if !h.LastSync.IsZero() {
+		gauge(m.storeSyncAge, time.Since(h.LastSync).Seconds())
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Describe sends the descriptors of every metric the Metrics can export. It
 // implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
@@ -140,7 +165,8 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (m *Metrics) descs() []*prometheus.Desc {
-	d := []*prometheus.Desc{m.keys, m.attempts, m.failures, m.rotations, m.retries, m.waits, m.waitedSeconds}
+	d := []*prometheus.Desc{m.keys, m.attempts, m.failures, m.rotations, m.retries, m.waits, m.waitedSeconds,
+		m.storeUp, m.storeLoaded, m.storeSyncAge}
 	if m.perKey {
 		d = append(d, m.keyState, m.keyRequests, m.keyFailures, m.keyRemaining, m.keyStrikes)
 	}
@@ -177,6 +203,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.retries, float64(stats.Retries))
 	counter(m.waits, float64(stats.Waits))
 	counter(m.waitedSeconds, stats.Waited.Seconds())
+	m.collectStore(ch, t)
 
 	if !m.perKey {
 		return

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -486,4 +487,23 @@ func BenchmarkCollect(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestStoreHealth: with a store, its health is exported: up, loaded, and the
+// age of the last sync.
+func TestStoreHealth(t *testing.T) {
+	m := credpoolprom.New()
+	store, err := credpool.NewFileStore(filepath.Join(t.TempDir(), "state.json"))
+	require.NoError(t, err)
+	tr, err := credpool.New(testKeys, credpool.WithStore(store))
+	require.NoError(t, err)
+	t.Cleanup(func() { tr.Close() })
+	m.Observe(tr)
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(m))
+	_, fams := newScraper(t, reg).scrape(t)
+	assert.Equal(t, 1.0, series(t, fams, "credpool_store_up", nil))
+	assert.Equal(t, 1.0, series(t, fams, "credpool_store_loaded", nil))
+	age := series(t, fams, "credpool_store_last_sync_age_seconds", nil)
+	assert.True(t, age >= 0 && age < 60, "age %v", age)
 }

@@ -467,3 +467,76 @@ func (p *proxy) close() {
 	p.mu.Unlock()
 	p.wg.Wait()
 }
+
+// commandLog is a go-redis hook that records the commands a client sends
+// and counts its round trips: each command, pipeline and dial is one.
+type commandLog struct {
+	mu    sync.Mutex
+	cmds  [][]string // each command's name and arguments
+	trips int
+	dials int
+}
+
+// logCommands hooks a new commandLog into c.
+func logCommands(c redis.UniversalClient) *commandLog {
+	l := &commandLog{}
+	c.AddHook(l)
+	return l
+}
+
+func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		l.mu.Lock()
+		l.dials++
+		l.mu.Unlock()
+		return next(ctx, network, addr)
+	}
+}
+
+func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.record(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		l.record(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+func (l *commandLog) record(cmds ...redis.Cmder) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.trips++
+	for _, cmd := range cmds {
+		var args []string
+		for _, a := range cmd.Args() {
+			args = append(args, fmt.Sprint(a))
+		}
+		args[0] = strings.ToLower(args[0])
+		l.cmds = append(l.cmds, args)
+	}
+}
+
+func (l *commandLog) commands() [][]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([][]string(nil), l.cmds...)
+}
+
+// roundTrips returns the round trips logged: commands and pipelines, and
+// dials apart.
+func (l *commandLog) roundTrips() (trips, dials int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.trips, l.dials
+}
+
+func (l *commandLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cmds, l.trips, l.dials = nil, 0, 0
+}

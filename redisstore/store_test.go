@@ -40,9 +40,9 @@ func (r *recorder) last() map[string]credpool.Record {
 	return out
 }
 
-// watch starts a watch on store and returns once it has loaded the stored
-// records: whatever is saved from then on reaches it as a message.
-func watch(t *testing.T, store *Store) *recorder {
+// watch starts a watch on store of the records of keys and returns once it
+// has loaded them: whatever is saved from then on reaches it as a message.
+func watch(t *testing.T, store *Store, keys ...string) *recorder {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rec := &recorder{}
@@ -55,7 +55,7 @@ func watch(t *testing.T, store *Store) *recorder {
 		}
 	}
 	go func() {
-		done <- store.Watch(ctx, func(r credpool.Record) {
+		done <- store.Watch(ctx, keys, func(r credpool.Record) {
 			rec.mu.Lock()
 			rec.records = append(rec.records, r)
 			rec.mu.Unlock()
@@ -113,7 +113,7 @@ func TestSaveMergesLikeRecordMerge(t *testing.T) {
 			require.Equal(t, tc.want, tc.a.Merge(tc.b), "the table agrees with the core")
 			ns := fmt.Sprintf("merge%d", i)
 			store := New(client, WithNamespace(ns))
-			rec := watch(t, store)
+			rec := watch(t, store, "k")
 			require.NoError(t, store.Save(ctx, tc.a))
 			require.NoError(t, store.Save(ctx, tc.b))
 			got, ok := stored(t, client, ns, "k")
@@ -126,8 +126,9 @@ func TestSaveMergesLikeRecordMerge(t *testing.T) {
 }
 
 // TestMergeLawsThroughRedis checks the script against Record.Merge on
-// random records, with the cases a double would get wrong: epochs past 2^53,
-// reset times a nanosecond apart, reasons that differ in one byte.
+// random records, with the cases a double or Lua's < would get wrong: epochs
+// of different lengths up to maxEpoch, reset times a nanosecond apart,
+// reasons that differ in one byte.
 func TestMergeLawsThroughRedis(t *testing.T) {
 	srv := startRedis(t)
 	client := newClient(t, srv.addr())
@@ -137,7 +138,7 @@ func TestMergeLawsThroughRedis(t *testing.T) {
 	base := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 	states := []credpool.State{credpool.StateOK, credpool.StateExhausted, credpool.StateDead}
 	reasons := []credpool.Reason{"", credpool.ReasonRateLimit, credpool.ReasonBilling, credpool.ReasonAuth, credpool.ReasonAuthPermanent}
-	epochs := []uint64{0, 1, 2, 9, 10, 1 << 53, 1<<53 + 1, math.MaxUint64 - 1, math.MaxUint64}
+	epochs := []uint64{0, 1, 2, 9, 10, 99, 100, 1 << 31, maxEpoch - 1, maxEpoch}
 	random := func(key string) credpool.Record {
 		r := credpool.Record{Key: key, State: states[rng.IntN(3)], Reason: reasons[rng.IntN(len(reasons))], Epoch: epochs[rng.IntN(len(epochs))]}
 		if rng.IntN(4) > 0 {
@@ -168,7 +169,11 @@ func TestConcurrentSavesNeverLoseAKill(t *testing.T) {
 		stores[i] = New(newClient(t, srv.addr()))
 	}
 	observer := newClient(t, srv.addr())
-	rec := watch(t, New(observer))
+	var fps []string
+	for k := 0; k < keys; k++ {
+		fps = append(fps, fmt.Sprintf("fp%02d", k))
+	}
+	rec := watch(t, New(observer), fps...)
 	future := time.Now().UTC().Add(time.Hour).Truncate(time.Millisecond)
 
 	// Each writer gets its records for every key; one writer per key holds
@@ -250,12 +255,15 @@ func TestCooldownRecordsExpire(t *testing.T) {
 	require.NoError(t, store.Save(ctx, credpool.Record{Key: "cool", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: reset}))
 	ttl := pttl(t, client, key("cool"))
 	assert.True(t, ttl > 0 && ttl <= 400, "expires at the reset plus the margin: PTTL %d ms", ttl)
-	assert.True(t, client.SIsMember(ctx, "{credpool}:index", "cool").Val())
+	records, err := store.Load(ctx, []string{"cool"})
+	require.NoError(t, err)
+	require.Len(t, records, 1, "loaded while it lasts")
 	require.Eventually(t, func() bool { return client.Exists(ctx, key("cool")).Val() == 0 }, 2*time.Second, 10*time.Millisecond)
 	assert.Less(t, time.Until(reset), time.Duration(0), "not before the reset")
-	watch(t, store) // its load prunes the index
-	require.Eventually(t, func() bool { return !client.SIsMember(ctx, "{credpool}:index", "cool").Val() }, 2*time.Second, 10*time.Millisecond,
-		"the index forgets an expired record")
+	records, err = store.Load(ctx, []string{"cool"})
+	require.NoError(t, err)
+	assert.Empty(t, records, "an expired cooldown loads as no record: ok at epoch 0")
+	assert.Zero(t, client.DBSize(ctx).Val(), "nothing of it is left in Redis")
 
 	// A cooldown that has already ended is gone at once: it means "ok".
 	require.NoError(t, store.Save(ctx, credpool.Record{Key: "over", State: credpool.StateExhausted, ResetAt: time.Now().Add(-time.Hour)}))
@@ -301,47 +309,287 @@ func TestResetEventsPersist(t *testing.T) {
 	require.True(t, ok, "the reset outlives the cooldown")
 	assert.Equal(t, uint64(1), r.Epoch)
 
-	late := watch(t, New(client)) // a replica that was down
+	late := watch(t, New(client), "k") // a replica that was down
 	require.Eventually(t, func() bool { return len(late.all()) == 1 }, time.Second, time.Millisecond)
 	assert.Equal(t, r, late.all()[0])
 	local := credpool.Record{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 	assert.Equal(t, credpool.StateExhausted, local.Merge(late.all()[0]).State, "its dead key is revived (and cooling)")
 }
 
-func TestCorruptRecordsAreRefused(t *testing.T) {
+// corruptRecords are stored values, by fingerprint, that no replica wrote:
+// each is one a Load leaves out and reports, a Watch skips and a Save refuses
+// to merge into. None of their content may show in an error.
+func corruptRecords() map[string]string {
+	return map[string]string{
+		"fp-json":  `sk-proj-NOT-A-RECORD-0123456789`,
+		"fp-other": encode(credpool.Record{Key: "fp-elsewhere", State: credpool.StateDead}),
+		"fp-state": `{"key":"fp-state","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`,
+		"fp-epoch": encode(credpool.Record{Key: "fp-epoch", State: credpool.StateDead, Epoch: math.MaxUint64}),
+		"fp-past":  encode(credpool.Record{Key: "fp-past", State: credpool.StateDead, Epoch: maxEpoch + 1}),
+		"fp-type":  `{"key":"fp-type","state":"dead","reset_s":0,"reset_ns":0,"epoch":7}`,
+	}
+}
+
+// leaks are what corruptRecords hold that an error must never repeat.
+var leaks = []string{"sk-proj", "NOT-A-RECORD", "fp-elsewhere", "zombie", "18446744073709551615", "4294967297"}
+
+// goodRecords saves three records a replica would write, and returns them.
+func goodRecords(t *testing.T, store *Store) []credpool.Record {
+	t.Helper()
+	good := []credpool.Record{
+		{Key: "fp-dead", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent},
+		{Key: "fp-cool", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Now().UTC().Add(time.Hour).Truncate(time.Second)},
+		{Key: "fp-reset", State: credpool.StateOK, Epoch: maxEpoch},
+	}
+	for _, r := range good {
+		require.NoError(t, store.Save(context.Background(), r))
+	}
+	return good
+}
+
+// plant stores corruptRecords and returns their fingerprints.
+func plant(t *testing.T, c redis.UniversalClient, ns string) []string {
+	t.Helper()
+	var fps []string
+	for fp, v := range corruptRecords() {
+		require.NoError(t, c.Set(context.Background(), "{"+ns+"}:key:"+fp, v, 0).Err())
+		fps = append(fps, fp)
+	}
+	return fps
+}
+
+// TestLoadSkipsAndReportsCorruptRecords: Load returns the records it can
+// read, and reports each it cannot by its Redis key, without its content.
+func TestLoadSkipsAndReportsCorruptRecords(t *testing.T) {
 	srv := startRedis(t)
 	client := newClient(t, srv.addr())
 	ctx := context.Background()
 	store := New(client)
-	require.NoError(t, client.Set(ctx, "{credpool}:key:bad", "garbage", 0).Err())
-	require.NoError(t, client.SAdd(ctx, "{credpool}:index", "bad").Err())
+	good := goodRecords(t, store)
+	bad := plant(t, client, DefaultNamespace)
+	keys := append([]string{"fp-absent", "fp-dead", "fp-cool", "fp-reset"}, bad...)
 
-	err := store.Save(ctx, credpool.Record{Key: "bad", State: credpool.StateDead})
+	records, err := store.Load(ctx, keys)
+	assert.ElementsMatch(t, good, records, "the good records still load")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "corrupt record at {credpool}:key:bad")
-	assert.Equal(t, "garbage", client.Get(ctx, "{credpool}:key:bad").Val(), "left as it is")
+	require.ErrorIs(t, err, credpool.ErrCorruptRecord, "the core tells skipped records from a store that failed")
+	joined, ok := err.(interface{ Unwrap() []error })
+	require.True(t, ok, "errors.Join of one error per record: %T", err)
+	require.Len(t, joined.Unwrap(), len(bad))
+	for _, e := range joined.Unwrap() {
+		assert.ErrorIs(t, e, credpool.ErrCorruptRecord)
+		var ce *corruptError
+		require.ErrorAs(t, e, &ce)
+		assert.Contains(t, bad, strings.TrimPrefix(ce.name, "{credpool}:key:"), "names the Redis key: %v", e)
+	}
+	for _, fp := range bad {
+		assert.Contains(t, err.Error(), "{credpool}:key:"+fp)
+	}
+	for _, leak := range leaks {
+		assert.NotContains(t, err.Error(), leak, "an error never repeats a stored value")
+	}
+	t.Logf("Load's error:\n%v", err)
 
-	err = store.Watch(ctx, func(credpool.Record) { t.Error("applied a corrupt record") })
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "corrupt record")
+	// Asked for good records only, Load reads no other and reports nothing.
+	records, err = store.Load(ctx, []string{"fp-dead", "fp-dead", "fp-absent"})
+	require.NoError(t, err)
+	assert.Equal(t, good[:1], records, "a fingerprint asked for twice loads once")
+	records, err = store.Load(ctx, nil)
+	require.NoError(t, err)
+	assert.Empty(t, records)
+}
 
-	// A record under another fingerprint's name.
-	require.NoError(t, client.Set(ctx, "{credpool}:key:bad", encode(credpool.Record{Key: "other", State: credpool.StateDead}), 0).Err())
-	err = store.Watch(ctx, func(credpool.Record) {})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "holds the record of other")
+// TestWatchGoesOnPastCorruptRecords: a watch skips the stored and the
+// published records it cannot read, and goes on applying the others.
+func TestWatchGoesOnPastCorruptRecords(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	ctx := context.Background()
+	store := New(client)
+	good := goodRecords(t, store)
+	bad := plant(t, client, DefaultNamespace)
+
+	rec := watch(t, store, append([]string{"fp-dead", "fp-cool", "fp-reset"}, bad...)...)
+	assert.ElementsMatch(t, good, rec.all(), "the load applies the records it can read")
+
+	// Published records it cannot read, all of keys it watches.
+	for _, v := range corruptRecords() {
+		require.NoError(t, client.Publish(ctx, store.channel, v).Err())
+	}
+	require.NoError(t, client.Publish(ctx, store.channel, "").Err())
+	require.NoError(t, client.Publish(ctx, store.channel, `{"key":"fp-dead","state":"ok","epoch":"99"}`).Err())
+	// Saving over a corrupt record fails, and publishes nothing.
+	err := store.Save(ctx, credpool.Record{Key: "fp-state", State: credpool.StateDead})
+	require.ErrorContains(t, err, "corrupt record at {credpool}:key:fp-state")
+
+	next := credpool.Record{Key: "fp-cool", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+	require.NoError(t, store.Save(ctx, next))
+	require.Eventually(t, func() bool { return len(rec.all()) == len(good)+1 }, 2*time.Second, time.Millisecond,
+		"the watch goes on past them")
+	assert.Equal(t, next, rec.all()[len(good)], "and applied nothing else")
+}
+
+// TestSaveRefusesToMergeIntoCorruptRecords: Save fails on a stored record
+// Load would skip, and leaves it as it is.
+func TestSaveRefusesToMergeIntoCorruptRecords(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	ctx := context.Background()
+	store := New(client)
+	plant(t, client, DefaultNamespace)
+	for fp, v := range corruptRecords() {
+		err := store.Save(ctx, credpool.Record{Key: fp, State: credpool.StateDead, Epoch: maxEpoch})
+		require.Error(t, err, fp)
+		assert.Contains(t, err.Error(), "corrupt record at {credpool}:key:"+fp)
+		assert.False(t, unreachable(err), "no outage: waiting would not help")
+		assert.Equal(t, v, client.Get(ctx, "{credpool}:key:"+fp).Val(), "left as it is")
+	}
 
 	for _, bad := range []string{
 		`{"key":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":"01"}`,
 		`{"key":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":1}`,
+		`{"key":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":"4294967297"}`,
 		`{"key":"k","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`,
 		`{"key":"k","state":"dead","reset_ns":0,"epoch":"1"}`,
 		`{"key":"k","state":"dead","reset_s":0,"reset_ns":1000000000,"epoch":"1"}`,
 		`{"state":"dead","reset_s":0,"reset_ns":0,"epoch":"1"}`,
+		`[1,2]`, `null`, ``, `sk-proj-secret`,
 	} {
 		_, err := decode(bad)
-		assert.Error(t, err, bad)
+		if assert.Error(t, err, bad) {
+			for _, leak := range []string{"zombie", "4294967297", "sk-proj", "01", "1000000000"} {
+				assert.NotContains(t, err.Error(), leak, bad)
+			}
+		}
 	}
+}
+
+// TestOnlyTheRecordsAskedFor: Load and Watch never return nor apply a
+// record of a fingerprint they were not given, and never even read one.
+func TestOnlyTheRecordsAskedFor(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr())
+	log := logCommands(client)
+	ctx := context.Background()
+	store := New(client)
+	otherClient := newClient(t, srv.addr())
+	other := New(otherClient) // another pool, in the same namespace
+	a := credpool.Record{Key: "fp-a", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+	require.NoError(t, other.Save(ctx, a))
+	require.NoError(t, other.Save(ctx, credpool.Record{Key: "fp-b", State: credpool.StateDead}))
+	bad := plant(t, otherClient, DefaultNamespace) // of keys this pool does not hold
+
+	records, err := store.Load(ctx, []string{"fp-a"})
+	require.NoError(t, err, "a corrupt record of another pool's key is none of this pool's business")
+	assert.Equal(t, []credpool.Record{a}, records)
+
+	rec := watch(t, store, "fp-a")
+	assert.Equal(t, []credpool.Record{a}, rec.all())
+	require.NoError(t, other.Save(ctx, credpool.Record{Key: "fp-b", State: credpool.StateOK, Epoch: 1}))
+	require.NoError(t, other.Save(ctx, credpool.Record{Key: "fp-c", State: credpool.StateDead}))
+	a1 := credpool.Record{Key: "fp-a", State: credpool.StateOK, Epoch: 1}
+	require.NoError(t, other.Save(ctx, a1))
+	require.Eventually(t, func() bool { return len(rec.all()) == 2 }, 2*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	assert.Equal(t, []credpool.Record{a, a1}, rec.all(), "only fp-a's records are applied")
+
+	for _, cmd := range log.commands() {
+		for _, fp := range append([]string{"fp-b", "fp-c"}, bad...) {
+			assert.NotContains(t, strings.Join(cmd, " "), fp, "never read")
+		}
+	}
+}
+
+// TestLoadReportsOutageAtOnce: New waits on Load, so a Load that cannot
+// reach Redis returns no record and the error as soon as the client gives
+// up, even during an outage already reported; a Load that reaches Redis
+// again ends the outage. (The client's own retries are turned off: by
+// default go-redis tries for about 2 s.)
+func TestLoadReportsOutageAtOnce(t *testing.T) {
+	srv := startRedis(t)
+	client := newClient(t, srv.addr(), func(o *redis.Options) {
+		o.MaxRetries, o.DialerRetries, o.DialerRetryTimeout = -1, 1, time.Millisecond
+	})
+	ctx := context.Background()
+	store := New(client)
+	require.NoError(t, store.Save(ctx, credpool.Record{Key: "k", State: credpool.StateDead}))
+	srv.kill()
+	for i := 0; i < 2; i++ {
+		start := time.Now()
+		records, err := store.Load(ctx, []string{"k"})
+		took := time.Since(start)
+		assert.Nil(t, records)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, credpool.ErrCorruptRecord, "a store that failed, not a record")
+		assert.Less(t, took, 100*time.Millisecond, "no waiting for Redis")
+		assert.True(t, store.down.Load(), "the outage is reported: Save and Watch wait for Redis from now on")
+		t.Logf("Load %d with Redis down: %v in %v", i+1, err, took)
+	}
+	srv.restart() // empty
+	records, err := store.Load(ctx, []string{"k"})
+	require.NoError(t, err)
+	assert.Empty(t, records)
+	assert.False(t, store.down.Load(), "Redis reached again")
+}
+
+// TestLoadIsOneRoundTrip: a Load of n fingerprints, and the load of a watch
+// of them, is one MGET, however large n.
+func TestLoadIsOneRoundTrip(t *testing.T) {
+	srv := startRedis(t)
+	ctx := context.Background()
+	const n = 5000
+	fps := make([]string, n)
+	var want []credpool.Record
+	_, err := newClient(t, srv.addr()).Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i := range fps {
+			fps[i] = fmt.Sprintf("%032x", i)
+			var r credpool.Record
+			switch i % 4 {
+			case 0:
+				continue // no record
+			case 1:
+				r = credpool.Record{Key: fps[i], State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+			case 2:
+				r = credpool.Record{Key: fps[i], State: credpool.StateExhausted, Reason: credpool.ReasonBilling,
+					ResetAt: time.Date(2100, 1, 1, 0, 0, 0, i, time.UTC)}
+			case 3:
+				r = credpool.Record{Key: fps[i], State: credpool.StateOK, Epoch: uint64(i)}
+			}
+			want = append(want, r)
+			pipe.Set(ctx, "{credpool}:key:"+fps[i], encode(r), 0)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+
+	client := newClient(t, srv.addr())
+	require.NoError(t, client.Ping(ctx).Err()) // the dial, outside the count
+	log := logCommands(client)
+	store := New(client)
+	start := time.Now()
+	records, err := store.Load(ctx, fps)
+	took := time.Since(start)
+	require.NoError(t, err)
+	assert.Equal(t, want, records, "every stored record, in the order asked")
+	trips, dials := log.roundTrips()
+	assert.Equal(t, 1, trips, "one round trip")
+	assert.Zero(t, dials)
+	cmds := log.commands()
+	require.Len(t, cmds, 1)
+	assert.Equal(t, "mget", cmds[0][0])
+	assert.Len(t, cmds[0], n+1)
+	t.Logf("Load of %d fingerprints (%d stored): %d round trip, %d command, %v", n, len(want), trips, len(cmds), took)
+
+	log.reset()
+	rec := watch(t, store, fps...)
+	assert.Equal(t, want, rec.all())
+	var names []string
+	for _, cmd := range log.commands() {
+		if cmd[0] != "hello" && cmd[0] != "client" { // the subscription's connection handshake
+			names = append(names, cmd[0])
+		}
+	}
+	assert.Equal(t, []string{"mget"}, names, "the watch's load: one MGET, nothing else")
 }
 
 func TestSaveRefusesBadRecords(t *testing.T) {
@@ -350,6 +598,8 @@ func TestSaveRefusesBadRecords(t *testing.T) {
 	store := New(client)
 	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{State: credpool.StateDead}), "without a key")
 	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{Key: "k", State: "zombie"}), "unknown state")
+	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{Key: "k", State: credpool.StateOK, Epoch: maxEpoch + 1}),
+		"past any number of resets")
 }
 
 func TestNewPanicsOnMisuse(t *testing.T) {
@@ -360,7 +610,6 @@ func TestNewPanicsOnMisuse(t *testing.T) {
 	assert.Panics(t, func() { New(client, WithExpiryMargin(-time.Second)) })
 	s := New(client, WithNamespace("svc-a"), nil)
 	assert.Equal(t, "{svc-a}:key:", s.prefix)
-	assert.Equal(t, "{svc-a}:index", s.index)
 	assert.Equal(t, "{svc-a}:changes", s.channel)
 }
 
@@ -369,7 +618,7 @@ func TestNamespacesAreSeparate(t *testing.T) {
 	client := newClient(t, srv.addr())
 	ctx := context.Background()
 	a, b := New(client, WithNamespace("a")), New(client, WithNamespace("b"))
-	recB := watch(t, b)
+	recB := watch(t, b, "k")
 	require.NoError(t, a.Save(ctx, credpool.Record{Key: "k", State: credpool.StateDead}))
 	_, ok := stored(t, client, "a", "k")
 	assert.True(t, ok)
@@ -377,16 +626,20 @@ func TestNamespacesAreSeparate(t *testing.T) {
 	assert.False(t, ok)
 	time.Sleep(50 * time.Millisecond)
 	assert.Empty(t, recB.all())
+	records, err := b.Load(ctx, []string{"k"})
+	require.NoError(t, err)
+	assert.Empty(t, records)
+	records, err = a.Load(ctx, []string{"k"})
+	require.NoError(t, err)
+	assert.Len(t, records, 1)
 	keys := client.Keys(ctx, "*").Val()
-	for _, k := range keys {
-		assert.True(t, strings.HasPrefix(k, "{a}:"), k)
-	}
+	assert.Equal(t, []string{"{a}:key:k"}, keys, "the namespace is the prefix of all a store writes")
 }
 
 func TestCodecRoundTrip(t *testing.T) {
 	for _, r := range []credpool.Record{
 		{Key: "k", State: credpool.StateOK},
-		{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent, Epoch: math.MaxUint64},
+		{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent, Epoch: maxEpoch},
 		{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)},
 		{Key: "k", State: credpool.StateExhausted, ResetAt: time.Date(1960, 1, 1, 0, 0, 0, 999_999_999, time.UTC)},
 	} {
@@ -399,6 +652,9 @@ func TestCodecRoundTrip(t *testing.T) {
 	got, err := decode(encode(credpool.Record{Key: "k", State: credpool.StateExhausted, ResetAt: local}))
 	require.NoError(t, err)
 	assert.True(t, local.Equal(got.ResetAt))
+	// An epoch past maxEpoch is refused, as the core refuses it.
+	_, err = decode(encode(credpool.Record{Key: "k", State: credpool.StateOK, Epoch: maxEpoch + 1}))
+	assert.ErrorContains(t, err, "epoch past any number of resets")
 }
 
 // serverError is a reply error of Redis, as go-redis types them.
@@ -418,7 +674,7 @@ func TestUnreachable(t *testing.T) {
 		serverError("ERR Error running script: credpool: corrupt record at {x}:k"): false,
 		serverError("NOPERM this user has no permissions"):                         false,
 		redis.ErrClosed: false,
-		fmt.Errorf("{credpool}:key:k: %w", fmt.Errorf("%w: no key", errCorrupt)): false,
+		&corruptError{name: "{credpool}:key:k", why: "no key"}: false,
 	} {
 		assert.Equal(t, want, unreachable(err), "%v", err)
 	}

@@ -73,13 +73,14 @@ func TestCluster(t *testing.T) {
 		return c
 	}
 	// Every key of a namespace is in one slot, whatever the fingerprint.
-	slot := nodes[0].ClusterKeySlot(ctx, "{credpool}:index").Val()
-	for _, k := range []string{"{credpool}:changes", "{credpool}:key:0123456789abcdef0123456789abcdef", "{credpool}:key:ffff"} {
+	slot := nodes[0].ClusterKeySlot(ctx, "{credpool}:changes").Val()
+	for _, k := range []string{"{credpool}:key:0123456789abcdef0123456789abcdef", "{credpool}:key:ffff"} {
 		assert.Equal(t, slot, nodes[0].ClusterKeySlot(ctx, k).Val(), k)
 	}
 
 	t.Run("script", func(t *testing.T) {
-		// The merge script, the load and the expiry on a Cluster.
+		// The merge script, Load's MGET, the watch and the expiry on a
+		// Cluster.
 		client := newCluster()
 		store := New(client, WithNamespace("script"))
 		future := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
@@ -92,7 +93,10 @@ func TestCluster(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, cool, got)
 		assert.Greater(t, pttl(t, client, "{script}:key:k1"), int64(0))
-		rec := watch(t, New(newCluster(), WithNamespace("script")))
+		records, err := store.Load(ctx, []string{"k1", "k2", "k3"})
+		require.NoError(t, err)
+		assert.Equal(t, []credpool.Record{cool, dead}, records)
+		rec := watch(t, New(newCluster(), WithNamespace("script")), "k1", "k2", "k3")
 		assert.ElementsMatch(t, []credpool.Record{cool, dead}, rec.all())
 	})
 	sharedKill(t, newCluster)
@@ -141,7 +145,7 @@ func TestSentinel(t *testing.T) {
 		return a.Status()[0].State == credpool.StateDead && b.Status()[0].State == credpool.StateDead
 	}, time.Second, time.Millisecond, "A and B loaded the kill of sharedKill")
 	replicaClient := newClient(t, replica.addr())
-	require.Eventually(t, func() bool { return replicaClient.Exists(ctx, "{credpool}:index").Val() == 1 },
+	require.Eventually(t, func() bool { return len(replicaClient.Keys(ctx, "{credpool}:key:*").Val()) > 0 },
 		5*time.Second, 10*time.Millisecond, "the replica has the records")
 
 	master.kill()

@@ -375,7 +375,7 @@ func TestDroppedConnectionResyncs(t *testing.T) {
 	kill := credpool.Record{Key: fp, State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 	_, err := newClient(t, srv.addr()).TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
-		saveScript.Eval(ctx, pipe, []string{store.prefix + fp, store.index}, encode(kill), fp, store.channel, "")
+		saveScript.Eval(ctx, pipe, []string{store.prefix + fp}, encode(kill), fp, store.channel, "")
 		return nil
 	})
 	require.NoError(t, err)
@@ -387,4 +387,72 @@ func TestDroppedConnectionResyncs(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return d.Status()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
 	assert.NotContains(t, logs.String(), "store unavailable", "a dropped connection that comes back at once is no outage")
+}
+
+// TestNewLoadsPastCorruptRecord: a replica starting on a Redis that holds a
+// corrupt record of one of its keys loads the others before New returns,
+// logs the corrupt one by its Redis key, and reports no outage.
+func TestNewLoadsPastCorruptRecord(t *testing.T) {
+	srv := startRedis(t)
+	p := newProvider(t)
+	keys := testKeys(3)
+	salt := []byte("a salt of this service")
+	fps := make([]string, len(keys))
+	for i, k := range keys {
+		fps[i] = credpool.Fingerprint(salt, k)
+	}
+	ctx := context.Background()
+	observer := newClient(t, srv.addr())
+	require.NoError(t, New(observer).Save(ctx, credpool.Record{Key: fps[0], State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
+	require.NoError(t, observer.Set(ctx, "{credpool}:key:"+fps[1],
+		`{"key":"`+fps[1]+`","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`, 0).Err())
+
+	var logs lockedBuffer
+	tr := newTransport(t, New(newClient(t, srv.addr())), keys, credpool.WithStrategy(credpool.FillFirst),
+		credpool.WithBase(p.Client().Transport), credpool.WithStoreSalt(salt),
+		credpool.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	status := tr.Status()
+	assert.Equal(t, credpool.StateDead, status[0].State, "loaded before New returned")
+	assert.Equal(t, credpool.StateOK, status[1].State)
+	for i := 0; i < 5; i++ {
+		require.Equal(t, 200, get(t, tr, p.URL))
+	}
+	assert.Zero(t, p.count(keys[0]), "the dead key is never sent")
+	assert.Contains(t, logs.String(), "{credpool}:key:"+fps[1], "the corrupt record is logged by its Redis key")
+	assert.NotContains(t, logs.String(), "zombie")
+	assert.NotContains(t, logs.String(), "store unavailable", "a corrupt record is no outage")
+}
+
+// TestRestartNeverSendsKnownBadKeys is a fleet's deploy on Redis, ten times
+// over: a process starts on a Redis that holds a dead and a cooling key, and
+// takes traffic at once. Neither key is ever sent: New loads the stored
+// states, in one round trip, before it returns.
+func TestRestartNeverSendsKnownBadKeys(t *testing.T) {
+	srv := startRedis(t)
+	p := newProvider(t)
+	keys := testKeys(3)
+	ctx := context.Background()
+	seed := New(newClient(t, srv.addr()))
+	require.NoError(t, seed.Save(ctx, credpool.Record{Key: credpool.Fingerprint([]byte("credpool/v1"), keys[0]),
+		State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
+	require.NoError(t, seed.Save(ctx, credpool.Record{Key: credpool.Fingerprint([]byte("credpool/v1"), keys[1]),
+		State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Now().Add(time.Hour)}))
+	for range 10 {
+		tr := newTransport(t, New(newClient(t, srv.addr())), keys, credpool.WithBase(p.Client().Transport))
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, err := tryGet(tr, p.URL)
+				assert.NoError(t, err)
+				assert.Equal(t, 200, status)
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, tr.Close())
+	}
+	assert.Zero(t, p.count(keys[0]), "the dead key was sent")
+	assert.Zero(t, p.count(keys[1]), "the cooling key was sent")
+	assert.Equal(t, 200, p.count(keys[2]))
 }

@@ -258,6 +258,11 @@ func (p *testProxy) do(t *testing.T, method, path string, header map[string]stri
 
 // status reads /credpool/status.
 func (p *testProxy) status(t *testing.T, token string) []keyStatus {
+	return p.poolStatus(t, token).Keys
+}
+
+// poolStatus reads /credpool/status whole.
+func (p *testProxy) poolStatus(t *testing.T, token string) poolStatus {
 	t.Helper()
 	h := map[string]string{}
 	if token != "" {
@@ -265,7 +270,7 @@ func (p *testProxy) status(t *testing.T, token string) []keyStatus {
 	}
 	code, body := p.do(t, http.MethodGet, "/credpool/status", h)
 	require.Equal(t, http.StatusOK, code, body)
-	var out []keyStatus
+	var out poolStatus
 	require.NoError(t, json.NewDecoder(bytes.NewReader([]byte(body))).Decode(&out))
 	return out
 }

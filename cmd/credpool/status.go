@@ -44,12 +44,41 @@ func newKeyStatus(i int, s credpool.KeyStatus) keyStatus {
 	return k
 }
 
-// status answers GET /credpool/status with every key's state.
+// poolStatus is /credpool/status: every key, and the store's health.
+type poolStatus struct {
+	Keys  []keyStatus  `json:"keys"`
+	Store *storeStatus `json:"store"` // null without --store
+}
+
+// storeStatus is what the pool knows of its store.
+type storeStatus struct {
+	Up          bool       `json:"up"`            // its last answer was a success
+	Loaded      bool       `json:"loaded"`        // the stored states have been loaded
+	LastSync    *time.Time `json:"last_sync"`     // when it last answered; null before it ever did
+	LastSyncAge *float64   `json:"last_sync_age"` // seconds since then
+}
+
+// newStoreStatus converts the pool's StoreHealth, if it has a store.
+func newStoreStatus(pool *credpool.Transport, now time.Time) *storeStatus {
+	h, ok := pool.StoreHealth()
+	if !ok {
+		return nil
+	}
+	s := &storeStatus{Up: h.Up, Loaded: h.Loaded}
+	if !h.LastSync.IsZero() {
+		t, age := h.LastSync.UTC(), now.Sub(h.LastSync).Seconds()
+		s.LastSync, s.LastSyncAge = &t, &age
+	}
+	return s
+}
+
+// status answers GET /credpool/status with every key's state and the
+// store's health.
 func (p *proxy) status(w http.ResponseWriter, _ *http.Request) {
 	all := p.pool.Status()
-	out := make([]keyStatus, len(all))
+	out := poolStatus{Keys: make([]keyStatus, len(all)), Store: newStoreStatus(p.pool, time.Now())}
 	for i, s := range all {
-		out[i] = newKeyStatus(i, s)
+		out.Keys[i] = newKeyStatus(i, s)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

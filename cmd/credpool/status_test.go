@@ -10,9 +10,12 @@ import (
 	"go/parser"
 	"go/token"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/credpool/credpool"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -35,8 +38,13 @@ func TestStatusJSON(t *testing.T) {
 		assert.NotContains(t, body, k, "no key in the status")
 		assert.NotContains(t, body, k[:len(k)-4], "nor most of one")
 	}
-	var raw []map[string]any
-	require.NoError(t, json.Unmarshal([]byte(body), &raw))
+	var whole struct {
+		Keys  []map[string]any `json:"keys"`
+		Store any              `json:"store"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &whole))
+	assert.Nil(t, whole.Store, "no store, null")
+	raw := whole.Keys
 	require.Len(t, raw, 3)
 	for _, k := range raw {
 		var fields []string
@@ -217,4 +225,21 @@ func TestTokenComparedInConstantTime(t *testing.T) {
 func isMatchCount(b *ast.BinaryExpr) bool {
 	x, ok := b.X.(*ast.Ident)
 	return ok && x.Name == "match"
+}
+
+// TestStatusShowsTheStore: with a store, /credpool/status says whether the
+// store answers and how long ago it last did.
+func TestStatusShowsTheStore(t *testing.T) {
+	up := newUpstream(t)
+	path := filepath.Join(t.TempDir(), "state.json")
+	store, err := credpool.NewFileStore(path)
+	require.NoError(t, err)
+	p := startTestProxy(t, up, []string{goodKey}, "", nil, func(c *proxyConfig) { c.store = store })
+	st := p.poolStatus(t, "")
+	require.NotNil(t, st.Store)
+	assert.True(t, st.Store.Up)
+	assert.True(t, st.Store.Loaded)
+	require.NotNil(t, st.Store.LastSync)
+	require.NotNil(t, st.Store.LastSyncAge)
+	assert.Less(t, *st.Store.LastSyncAge, 60.0)
 }
