@@ -28,6 +28,7 @@ type call struct {
 	inBase    lease           // the attempt the base transport is sending, if any: see finish
 	refreshed []int           // keys this request refreshed, once each
 	echo      *echo           // the caller's own words, read when a verdict would rest on words
+	waited    time.Duration   // time paused so far, against WithMaxWait
 	worded    bool            // a key already paid for words in this request: see penalize
 }
 

@@ -182,10 +182,13 @@ func WithBackoff(newBackoff func() backoff.BackOff) Option {
 	}
 }
 
-// WithMaxWait sets the longest a request waits, each time, for a cooling key
-// to return when no key is usable. The default is 30 s; 0 never waits. A
-// request never waits past its context's deadline, and waits at most once per
-// attempt, so give requests a deadline to bound their total time.
+// WithMaxWait bounds the total time one request spends waiting: for a
+// cooling key to return when no key is usable, and in the backoffs a
+// provider asks for (Retry-After on a 503). The short backoffs between
+// transient retries, which WithMaxAttempts bounds, count toward it too. Once
+// it is spent, the request gets the provider's last response, or ErrNoKeys
+// if it had none. The default is 30 s; 0 never waits for a key. A request
+// never waits past its context's deadline: give requests a deadline too.
 func WithMaxWait(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

@@ -409,6 +409,8 @@ func (p *pool) reset(indexes ...int) []StateChange {
 			changes = append(changes, StateChange{Index: i, Label: s.label, From: s.state, To: StateOK})
 			p.move(i, StateOK, time.Time{})
 		}
+		s.reason, s.strikes, s.probing = "", 0, false // a reset key has no past to show or to pay for
+		p.hot[i].watched.Store(0)
 		p.share(i)
 	}
 	p.wakeWaiters()

@@ -81,7 +81,7 @@ func TestStoreDownAtStart(t *testing.T) {
 	assert.Equal(t, StateOK, tr.Status()[0].State, "on its own state meanwhile")
 
 	store.down.Store(false)
-	require.Eventually(t, func() bool { h, _ := tr.StoreHealth(); return h.Loaded && h.Up }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { h, _ := tr.StoreHealth(); return h.Loaded && h.Up }, 10*time.Second, time.Millisecond)
 	assert.Equal(t, StateDead, tr.Status()[0].State)
 	h, _ = tr.StoreHealth()
 	assert.WithinDuration(t, time.Now(), h.LastSync, 5*time.Second)

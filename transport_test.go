@@ -302,7 +302,7 @@ func TestResetRevivesAndWakesWaiters(t *testing.T) {
 	assert.Equal(t, 200, status)
 	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.Equal(t, StateOK, tr.Status()[0].State)
-	assert.Equal(t, ReasonRateLimit, tr.Status()[0].Reason, "the reason it last left StateOK stays")
+	assert.Empty(t, tr.Status()[0].Reason, "a reset key has no past to show")
 }
 
 func TestResetRevivesDeadKeys(t *testing.T) {
@@ -1009,4 +1009,26 @@ func TestSuccessPathAllocations(t *testing.T) {
 		sinkResponse, _ = http.RoundTripper(cannedOK{}).RoundTrip(out)
 	})
 	assert.Equal(t, floor, got, "allocations per request: the floor's, no more")
+}
+
+// TestWaitingHasOneBudget: a request that meets cooling keys one after
+// another waits no more than WithMaxWait in all, not WithMaxWait each time,
+// then gets the provider's last response. (Measured before: one dead key and
+// one rate-limited key kept a request without a deadline waiting five times
+// over.)
+func TestWaitingHasOneBudget(t *testing.T) {
+	p := newProvider(t, func(key string, _ int) reply {
+		if key == keyA {
+			return reply{status: 401, body: bodyRevoked}
+		}
+		return reply{status: 429, header: map[string]string{"Retry-After-Ms": "150"}, body: bodyRateLimit}
+	})
+	const budget = 300 * time.Millisecond
+	tr := newTransport(t, []string{keyA, keyB}, WithStrategy(FillFirst), WithMaxWait(budget))
+	start := time.Now()
+	status, _ := get(t, tr, p.URL)
+	elapsed := time.Since(start)
+	assert.Equal(t, 429, status, "the provider's last word")
+	assert.LessOrEqual(t, tr.Stats().Waited, budget+50*time.Millisecond, "waited in all")
+	assert.Less(t, elapsed, 3*budget, "one budget, not one per wait")
 }

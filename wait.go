@@ -27,7 +27,7 @@ func (c *call) backOff(ctx context.Context, hint time.Duration) error {
 		return errBudget
 	}
 	d = max(d, hint)
-	if d > c.t.cfg.maxWait && hint > 0 {
+	if hint > 0 && d > c.waitLeft() {
 		return errBudget
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Now().Add(d).After(deadline) {
@@ -54,7 +54,7 @@ func (c *call) waitForKey(ctx context.Context) error {
 		return noKeys
 	}
 	d := time.Until(noKeys.SoonestReset)
-	if d > c.t.cfg.maxWait {
+	if d > c.waitLeft() {
 		return noKeys
 	}
 	if deadline, ok := ctx.Deadline(); ok && noKeys.SoonestReset.After(deadline) {
@@ -70,9 +70,18 @@ func (c *call) waitForKey(ctx context.Context) error {
 // sleep pauses a request and counts the time it waited.
 func (c *call) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
 	start := time.Now()
-	defer func() { c.t.counters.slept(time.Since(start)) }()
+	defer func() {
+		slept := time.Since(start)
+		c.waited += slept
+		c.t.counters.slept(slept)
+	}()
 	return pause(ctx, d, wake)
 }
+
+// waitLeft is what remains of the request's waiting budget, WithMaxWait:
+// every pause counts against it, so that a request meeting one cooling key
+// after another never waits more than that in all.
+func (c *call) waitLeft() time.Duration { return max(c.t.cfg.maxWait-c.waited, 0) }
 
 // pause waits for d, or until ctx ends or wake (nil for never) is closed. It
 // returns the context's error if the context ended first. Every wait in the

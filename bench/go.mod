@@ -2,11 +2,9 @@ module github.com/credpool/credpool/bench
 
 go 1.23.0
 
-replace github.com/credpool/credpool => ../
-
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0
-	github.com/credpool/credpool v0.0.0
+	github.com/credpool/credpool v0.1.0
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	golang.org/x/oauth2 v0.30.0
 )

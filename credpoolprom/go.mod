@@ -2,11 +2,9 @@ module github.com/credpool/credpool/credpoolprom
 
 go 1.23.0
 
-replace github.com/credpool/credpool => ../
-
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0
-	github.com/credpool/credpool v0.0.0
+	github.com/credpool/credpool v0.1.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/client_model v0.6.2
 	github.com/prometheus/common v0.66.1

@@ -1,6 +1,6 @@
 package integration_test
 
-// The README's snippets, one per SDK, compiled by go vet and go test. They
+// The SDK snippets of docs/sdks.md, one per SDK, compiled by go vet and go test. They
 // have no Output comment, so they are never run: they would need real keys.
 
 import (

@@ -2,12 +2,10 @@ module github.com/credpool/credpool/integration
 
 go 1.26.0
 
-replace github.com/credpool/credpool => ../
-
 require (
 	github.com/anthropics/anthropic-sdk-go/v2 v2.15.0
 	github.com/cenkalti/backoff/v4 v4.3.0
-	github.com/credpool/credpool v0.0.0-00010101000000-000000000000
+	github.com/credpool/credpool v0.1.0
 	github.com/google/go-github/v93 v93.0.0
 	github.com/openai/openai-go/v3 v3.98.0
 	github.com/sashabaranov/go-openai v1.43.0

@@ -2,10 +2,8 @@ module github.com/credpool/credpool/redisstore
 
 go 1.23
 
-replace github.com/credpool/credpool => ../
-
 require (
-	github.com/credpool/credpool v0.0.0
+	github.com/credpool/credpool v0.1.0
 	github.com/redis/go-redis/v9 v9.18.0
 	github.com/stretchr/testify v1.11.1
 	go.uber.org/goleak v1.3.0

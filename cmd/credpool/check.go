@@ -39,7 +39,8 @@ retry, and print which keys are alive, dead (revoked or invalid) or cooling
 The exit status is 0 when every key is alive, 1 otherwise.
 `)
 	fs.StringVar(&o.preset, "preset", "", "the provider `name`, for its auth header: "+presetNames()+" (default: Authorization: Bearer)")
-	fs.StringVar(&o.baseURL, "base-url", "", "the API's base `URL`, e.g. https://api.openai.com (required)")
+	fs.StringVar(&o.baseURL, "upstream", "", "the API's base `URL`, as the provider documents it, e.g. https://api.openai.com/v1 (required)")
+	fs.StringVar(&o.baseURL, "base-url", "", "the same as --upstream")
 	fs.StringVar(&o.path, "path", "", "the `path` to GET (default: the preset's list of models, else /v1/models)")
 	o.keys.register(fs)
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "the longest a key's request may take")
@@ -107,10 +108,11 @@ func (o *checkOptions) config() (*url.URL, preset, []credpool.Option, error) {
 		return nil, p, nil, err
 	}
 	if o.baseURL == "" {
-		return nil, p, nil, usagef("--base-url is required, e.g. --base-url https://api.openai.com")
+		return nil, p, nil, usagef("--upstream is required, e.g. --upstream https://api.openai.com/v1")
 	}
-	if _, err := parseUpstream(o.baseURL); err != nil {
-		return nil, p, nil, usagef("%s", strings.Replace(err.Error(), "--upstream", "--base-url", 1))
+	upstream, err := parseUpstream(o.baseURL)
+	if err != nil {
+		return nil, p, nil, err
 	}
 	if o.timeout <= 0 || o.parallel < 1 {
 		return nil, p, nil, usagef("--timeout must be positive and --parallel at least 1")
@@ -122,7 +124,8 @@ func (o *checkOptions) config() (*url.URL, preset, []credpool.Option, error) {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	target, err := url.Parse(strings.TrimRight(o.baseURL, "/") + path)
+	base := upstreamFor(upstream, path) // https://api.openai.com/v1 and /v1/models: once
+	target, err := url.Parse(strings.TrimRight(base.String(), "/") + path)
 	if err != nil {
 		return nil, p, nil, usagef("--path %q does not make a URL", o.path)
 	}
@@ -199,11 +202,11 @@ func printCheck(w io.Writer, results []checkResult) bool {
 		case r.err != nil && !errors.Is(r.err, credpool.ErrNoKeys):
 			fmt.Fprintf(w, "%s: %v\n", r.label, r.err)
 		case r.err == nil && r.state == credpool.StateOK && !r.alive():
-			fmt.Fprintf(w, "%s: HTTP %d is not a success: check --base-url and --path\n", r.label, r.status)
+			fmt.Fprintf(w, "%s: HTTP %d is not a success: check --upstream and --path\n", r.label, r.status)
 		}
 	}
 	if dead == len(results) && suspects > 0 {
-		fmt.Fprintln(w, "Every key was rejected: if they are not all revoked, check --base-url and --preset (the auth header).")
+		fmt.Fprintln(w, "Every key was rejected: if they are not all revoked, check --upstream and --preset (the auth header).")
 	}
 	return alive == len(results)
 }

@@ -73,6 +73,7 @@ func TestKeysNeverFromArgv(t *testing.T) {
 	code, _, errOut = runCLI(t, "check", "--base-url", "http://127.0.0.1:9", "--keys-env", "TEST_NO_KEYS")
 	assert.Equal(t, exitFail, code)
 	assert.Contains(t, errOut, "TEST_NO_KEYS holds no keys")
+	assert.Contains(t, errOut, "--keys-file", "names the other source")
 	code, _, errOut = runCLI(t, "check", "--base-url", "http://127.0.0.1:9", "--keys-env", "X", "--keys-file", "/nonexistent")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errOut, "exclusive")

@@ -5,9 +5,9 @@ go 1.25.0
 require (
 	github.com/cenkalti/backoff/v4 v4.3.0
 	github.com/chromedp/chromedp v0.23.0
-	github.com/credpool/credpool v0.0.0
-	github.com/credpool/credpool/credpoolprom v0.0.0
-	github.com/credpool/credpool/redisstore v0.0.0
+	github.com/credpool/credpool v0.1.0
+	github.com/credpool/credpool/credpoolprom v0.1.0
+	github.com/credpool/credpool/redisstore v0.1.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/common v0.66.1
 	github.com/redis/go-redis/v9 v9.18.0
@@ -34,9 +34,3 @@ require (
 	google.golang.org/protobuf v1.36.8 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
-
-replace github.com/credpool/credpool => ../..
-
-replace github.com/credpool/credpool/credpoolprom => ../../credpoolprom
-
-replace github.com/credpool/credpool/redisstore => ../../redisstore

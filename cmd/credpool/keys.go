@@ -5,6 +5,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 
 	"github.com/credpool/credpool"
 )
@@ -31,12 +32,20 @@ func (k *keySource) load(fs *flag.FlagSet) ([]string, error) {
 		if isSet(fs, "keys-env") {
 			return nil, usagef("--keys-file and --keys-env are exclusive")
 		}
-		return credpool.KeysFromFile(k.file)
+		keys, err := credpool.KeysFromFile(k.file)
+		if err != nil {
+			return nil, fmt.Errorf("%w (or read the keys from an environment variable with --keys-env)", err)
+		}
+		return keys, nil
 	}
 	if k.env == "" {
 		return nil, usagef("--keys-env is empty")
 	}
-	return credpool.KeysFromEnv(k.env)
+	keys, err := credpool.KeysFromEnv(k.env)
+	if err != nil {
+		return nil, fmt.Errorf("%w (or read the keys from a file with --keys-file)", err)
+	}
+	return keys, nil
 }
 
 // isSet reports whether the flag name was given on the command line.

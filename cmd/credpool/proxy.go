@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/credpool/credpool"
@@ -117,13 +118,28 @@ func (p *proxy) Close() error {
 	return err
 }
 
+// upstreamFor is the upstream URL to join a client's path to. Providers
+// document their base URL with its version (https://api.openai.com/v1), and
+// SDKs send that version in every path (/v1/chat/completions): a path that
+// already starts with the upstream's path is sent as it is, not under it
+// again (/v1/v1/...); any other is joined under it.
+func upstreamFor(upstream *url.URL, path string) *url.URL {
+	base := strings.TrimRight(upstream.Path, "/")
+	if base == "" || path != base && !strings.HasPrefix(path, base+"/") {
+		return upstream
+	}
+	u := *upstream
+	u.Path, u.RawPath = "", ""
+	return &u
+}
+
 // reverseProxy forwards to upstream through the pool. Responses stream:
 // every write is flushed at once, so server-sent events reach the client as
 // they are sent.
 func (p *proxy) reverseProxy(upstream *url.URL) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(upstream)
+			pr.SetURL(upstreamFor(upstream, pr.In.URL.Path))
 			dropCredentials(pr.Out)
 			acceptScrubbable(pr.Out)
 		},

@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"testing"
@@ -373,4 +375,30 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 	up.Release()
 	assert.Equal(t, http.StatusOK, <-got, "the request in flight finishes")
 	assert.NoError(t, <-served)
+}
+
+// TestUpstreamWithAPath: the base URL every provider documents carries its
+// version (https://api.openai.com/v1), and SDKs send it in every path: the
+// two are joined without doubling the shared prefix.
+func TestUpstreamWithAPath(t *testing.T) {
+	cases := []struct{ upstream, path, want string }{
+		{upstream: "https://api.openai.com/v1", path: "/v1/chat/completions", want: "https://api.openai.com/v1/chat/completions"},
+		{upstream: "https://api.openai.com/v1/", path: "/v1/models", want: "https://api.openai.com/v1/models"},
+		{upstream: "https://api.openai.com/v1", path: "/chat/completions", want: "https://api.openai.com/v1/chat/completions"},
+		{upstream: "https://api.openai.com/v1", path: "/v10/x", want: "https://api.openai.com/v1/v10/x"},
+		{upstream: "https://api.openai.com", path: "/v1/models", want: "https://api.openai.com/v1/models"},
+		{upstream: "https://me.openai.azure.com/openai", path: "/openai/deployments/d/chat/completions",
+			want: "https://me.openai.azure.com/openai/deployments/d/chat/completions"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.upstream+" "+tc.path, func(t *testing.T) {
+			u, err := parseUpstream(tc.upstream)
+			require.NoError(t, err)
+			in := httptest.NewRequest(http.MethodGet, tc.path, nil)
+			out := in.Clone(in.Context())
+			pr := &httputil.ProxyRequest{In: in, Out: out}
+			pr.SetURL(upstreamFor(u, in.URL.Path))
+			assert.Equal(t, tc.want, pr.Out.URL.String())
+		})
+	}
 }

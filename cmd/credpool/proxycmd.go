@@ -64,7 +64,8 @@ sites (a foreign Origin, or Sec-Fetch-Site cross-site or same-site) are
 refused, whatever their method. SIGINT or SIGTERM stops the proxy
 after the requests in flight finish (within --shutdown-timeout).
 `)
-	fs.StringVar(&o.upstream, "upstream", "", "the `URL` of the API to forward to, e.g. https://api.openai.com (required)")
+	fs.StringVar(&o.upstream, "upstream", "", "the base `URL` of the API to forward to, as the provider documents it, e.g. https://api.openai.com/v1 (required)")
+	fs.StringVar(&o.upstream, "base-url", "", "the same as --upstream")
 	fs.StringVar(&o.preset, "preset", "", "the provider `name`, for its auth header: "+presetNames()+" (default: Authorization: Bearer)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8787", "the `address` to listen on")
 	o.keys.register(fs)
