@@ -280,20 +280,6 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 	return true, nil
 }
 
-// notReplayed tells the caller, on a response that another key or a retry
-// might have fixed, why credpool sent the request only once: its body was
-// over WithMaxReplayBody or WithReplayBudget.
-func (c *call) notReplayed(resp *http.Response) {
-	if c.body.skipped != "" {
-		resp.Header.Set(NotReplayedHeader, c.body.skipped)
-	}
-}
-
-// NotReplayedHeader is set on an error response handed back without the
-// retry or rotation it called for, because the request's body could not be
-// replayed; its value says why. See WithReplayBudget.
-const NotReplayedHeader = "Credpool-Not-Replayed"
-
 // penalize takes a key out of rotation for a verdict: for good, or for the
 // provider's hint, or for the reason's cooldown; the pool grows the cooldown
 // of a repeat offender and clamps it to WithMaxCooldown.

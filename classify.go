@@ -182,10 +182,6 @@ func (e *evidence) authKind() bool {
 	return e.status == http.StatusUnauthorized && e.code(authKind)
 }
 
-// zeroLimit is Gemini's word for a model that the key's tier does not
-// include: "limit: 0".
-var zeroLimit = table(nil, "limit 0")
-
 // byRule applies the user's rules. A rule that matched on a phrase alone
 // rests on words, which the caller may have written: it is read like the
 // built-in phrases.

@@ -3,7 +3,6 @@ package credpool
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -105,25 +104,4 @@ func unescape(s string) string {
 		return u
 	}
 	return s
-}
-
-// peek returns the request body without using it up: the buffer, or a fresh
-// copy from GetBody, up to limit bytes. ok is false when the body cannot be
-// had again or is longer than limit.
-func (r *replay) peek(limit int64) (body []byte, ok bool) {
-	switch {
-	case r.buffered:
-		return r.buf, true
-	case r.getBody != nil:
-		rc, err := r.getBody()
-		if err != nil {
-			return nil, false
-		}
-		defer rc.Close()
-		body, err := io.ReadAll(io.LimitReader(rc, limit+1))
-		return body, err == nil && int64(len(body)) <= limit
-	case r.once:
-		return nil, false
-	}
-	return nil, true // no body, or one already sent that GetBody cannot give again
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -121,6 +122,27 @@ func get(t *testing.T, tr http.RoundTripper, url string) (int, string) {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(b)
+}
+
+// getConcurrently sends n GETs through tr at once and returns their
+// statuses, 0 for a request that failed (and failed the test).
+func getConcurrently(t *testing.T, tr http.RoundTripper, url string, n int) []int {
+	t.Helper()
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := tr.RoundTrip(httptestRequest(t, url))
+			if assert.NoError(t, err) {
+				resp.Body.Close()
+				statuses[i] = resp.StatusCode
+			}
+		}()
+	}
+	wg.Wait()
+	return statuses
 }
 
 // stateOf returns the status of the key with the given label suffix.

@@ -193,3 +193,7 @@ var refused = table([]string{
 // DeepSeek's authentication_error, LiteLLM's auth_error). On a 401 they mean
 // a dead key when nothing more specific says otherwise.
 var authKind = table([]string{"authentication_error", "auth_error"})
+
+// zeroLimit is Gemini's word for a model that the key's tier does not
+// include: "limit: 0".
+var zeroLimit = table(nil, "limit 0")

@@ -290,6 +290,14 @@ func (p *pool) fail(l lease, v verdict, status int, now time.Time, cooldown time
 		Status: status, ResetAt: s.resetAt, Suspect: suspect}, true
 }
 
+// forgive clears key i's strikes and probe, after a success or a Reset, and
+// tells the success path it need not look again. The caller holds the lock.
+func (p *pool) forgive(i int) {
+	s := &p.slots[i]
+	s.strikes, s.probing = 0, false
+	p.hot[i].watched.Store(0)
+}
+
 // minCooldown is how long a key cools when the provider says it may return
 // at once: a 429 whose Retry-After is 0 or already past would otherwise leave
 // the key in rotation, and the request would send to it again, in a loop.
@@ -310,8 +318,7 @@ func (p *pool) grown(i int, reason Reason, cooldown time.Duration) time.Duration
 	case reason != s.reason:
 		s.strikes = 0
 	}
-	s.probing = false
-	if s.strikes == 0 {
+	if s.probing = false; s.strikes == 0 {
 		p.hot[i].watched.Store(0)
 	}
 	if cooldown <= 0 {
@@ -356,9 +363,7 @@ func (p *pool) succeed(l lease, remaining int64, known bool) {
 	if p.bursting.Load() || h.watched.Load() != 0 {
 		p.mu.Lock()
 		p.endBurst()
-		s := &p.slots[l.index]
-		s.strikes, s.probing = 0, false
-		h.watched.Store(0)
+		p.forgive(l.index)
 		p.mu.Unlock()
 	}
 }
@@ -409,8 +414,8 @@ func (p *pool) reset(indexes ...int) []StateChange {
 			changes = append(changes, StateChange{Index: i, Label: s.label, From: s.state, To: StateOK})
 			p.move(i, StateOK, time.Time{})
 		}
-		s.reason, s.strikes, s.probing = "", 0, false // a reset key has no past to show or to pay for
-		p.hot[i].watched.Store(0)
+		s.reason = "" // a reset key has no past to show, nor to pay for
+		p.forgive(i)
 		p.share(i)
 	}
 	p.wakeWaiters()

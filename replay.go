@@ -191,3 +191,38 @@ func (r *replay) release() {
 		r.held = 0
 	}
 }
+
+// peek returns the request body without using it up: the buffer, or a fresh
+// copy from GetBody, up to limit bytes. ok is false when the body cannot be
+// had again or is longer than limit.
+func (r *replay) peek(limit int64) (body []byte, ok bool) {
+	switch {
+	case r.buffered:
+		return r.buf, true
+	case r.getBody != nil:
+		rc, err := r.getBody()
+		if err != nil {
+			return nil, false
+		}
+		defer rc.Close()
+		body, err := io.ReadAll(io.LimitReader(rc, limit+1))
+		return body, err == nil && int64(len(body)) <= limit
+	case r.once:
+		return nil, false
+	}
+	return nil, true // no body, or one already sent that GetBody cannot give again
+}
+
+// notReplayed tells the caller, on a response that another key or a retry
+// might have fixed, why credpool sent the request only once: its body was
+// over WithMaxReplayBody or WithReplayBudget.
+func (c *call) notReplayed(resp *http.Response) {
+	if c.body.skipped != "" {
+		resp.Header.Set(NotReplayedHeader, c.body.skipped)
+	}
+}
+
+// NotReplayedHeader is set on an error response handed back without the
+// retry or rotation it called for, because the request's body could not be
+// replayed; its value says why. See WithReplayBudget.
+const NotReplayedHeader = "Credpool-Not-Replayed"

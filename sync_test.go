@@ -41,18 +41,7 @@ func TestRestartNeverSendsKnownBadKeys(t *testing.T) {
 		store, err := NewFileStore(path)
 		require.NoError(t, err)
 		tr := storeTransport(t, store, []string{keyA, keyB, keyC})
-		var wg sync.WaitGroup
-		for range 20 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				resp, err := tr.RoundTrip(httptestRequest(t, p.URL))
-				if assert.NoError(t, err) {
-					resp.Body.Close()
-				}
-			}()
-		}
-		wg.Wait()
+		getConcurrently(t, tr, p.URL, 20)
 		require.NoError(t, tr.Close())
 	}
 	assert.Zero(t, p.count(keyA), "the dead key was sent")

@@ -355,19 +355,9 @@ func TestBlamesTheKeyActuallySent(t *testing.T) {
 		return reply{status: 200, body: "ok"}
 	})
 	tr := newTransport(t, []string{keyA, keyB, keyC})
-	var wg sync.WaitGroup
-	for i := 0; i < 50; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := tr.RoundTrip(httptestRequest(t, p.URL))
-			if assert.NoError(t, err) {
-				resp.Body.Close()
-				assert.Equal(t, 200, resp.StatusCode)
-			}
-		}()
+	for _, status := range getConcurrently(t, tr, p.URL, 50) {
+		assert.Equal(t, 200, status)
 	}
-	wg.Wait()
 	assert.Equal(t, StateOK, statusOf(t, tr, keyA).State)
 	assert.Equal(t, StateDead, statusOf(t, tr, keyB).State)
 	assert.Equal(t, StateOK, statusOf(t, tr, keyC).State)
