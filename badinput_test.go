@@ -100,8 +100,8 @@ func TestBadInput(t *testing.T) {
 		}, outcome{err: "credpool: key 0 has a space, control or non-ASCII byte at offset 7"}},
 
 		// Options.
-		{"zero attempts", func() (*Transport, *http.Response, error) { return roundTrip(keys, get(), WithMaxAttempts(0)) },
-			outcome{err: "credpool: invalid option: WithMaxAttempts: 0 is less than 1"}},
+		{"negative retries", func() (*Transport, *http.Response, error) { return roundTrip(keys, get(), WithMaxRetries(-1)) },
+			outcome{err: "credpool: invalid option: WithMaxRetries: -1 is negative"}},
 		{"negative wait", func() (*Transport, *http.Response, error) { return roundTrip(keys, get(), WithMaxWait(-1)) },
 			outcome{err: "credpool: invalid option: WithMaxWait: negative duration -1ns"}},
 		{"negative cooldown", func() (*Transport, *http.Response, error) {
@@ -197,7 +197,7 @@ func TestBadInput(t *testing.T) {
 
 		// Broken base transports.
 		{"base returns a response and an error", func() (*Transport, *http.Response, error) {
-			return roundTrip([]string{keyA}, get(), WithMaxAttempts(1), WithBase(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return roundTrip([]string{keyA}, get(), WithMaxRetries(0), WithBase(roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				return answer(r, 200, "ok"), errBoom
 			})))
 		}, outcome{err: "credpool: key sk-…1111: boom", state: StateOK}},
@@ -212,7 +212,7 @@ func TestBadInput(t *testing.T) {
 			})))
 		}, outcome{err: "credpool: key sk-…1111: base RoundTripper panicked: bad header Bearer sk-…1111", state: StateOK}},
 		{"base error quoting the key is scrubbed", func() (*Transport, *http.Response, error) {
-			return roundTrip([]string{keyA}, get(), WithMaxAttempts(1), WithBase(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return roundTrip([]string{keyA}, get(), WithMaxRetries(0), WithBase(roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				return nil, &url.Error{Op: "Get", URL: "http://api.test/?key=" + keyA, Err: &net.OpError{Op: "dial", Err: errBoom}}
 			})))
 		}, outcome{err: `credpool: key sk-…1111: Get "http://api.test/?key=sk-…1111": dial: boom`, state: StateOK}},
@@ -330,7 +330,7 @@ func TestZeroRetryAfterDoesNotLoop(t *testing.T) {
 			status, _ := get(t, tr, p.URL)
 			assert.Equal(t, 429, status)
 			assert.Len(t, p.keys(), 2, "each key once")
-			for _, s := range tr.Status() {
+			for _, s := range tr.Keys() {
 				assert.Equal(t, StateExhausted, s.State)
 				assert.WithinDuration(t, time.Now().Add(minCooldown), s.ResetAt, minCooldown)
 			}

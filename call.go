@@ -33,14 +33,15 @@ type call struct {
 }
 
 // run sends attempts until one succeeds or gives a response to hand back, or
-// until the budget runs out: WithMaxAttempts transient failures, and never
-// more than keys + WithMaxAttempts attempts in all, so no loop is possible.
+// until the budget runs out: WithMaxRetries retries after transient failures,
+// and never more than keys + WithMaxRetries + 1 attempts in all, so no loop is
+// possible.
 //
 // The loop is the success path of every request, written out in one piece:
 // a key, a copy of the request with it, and the base's answer. Everything else
 // an attempt can meet is outcome's.
 func (c *call) run() (*http.Response, error) {
-	limit := len(c.t.pool.slots) + c.t.cfg.maxAttempts
+	limit := len(c.t.pool.slots) + c.t.cfg.maxRetries + 1
 	for waits := 0; c.attempts < limit && waits <= limit; {
 		l, revived, ok := c.t.pool.acquire(c.avoid)
 		for _, change := range revived {

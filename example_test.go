@@ -47,7 +47,7 @@ func ExampleNew() {
 	}
 	defer resp.Body.Close()
 	fmt.Println(resp.Status)
-	for _, s := range transport.Status() {
+	for _, s := range transport.Keys() {
 		fmt.Println(s.Label, s.State, s.Reason)
 	}
 	// Output:
@@ -139,11 +139,11 @@ func ExampleNewFileStore() {
 	resp.Body.Close()
 
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if replicaB.Status()[0].State == credpool.StateDead {
+		if replicaB.Keys()[0].State == credpool.StateDead {
 			break
 		}
 	}
-	fmt.Println("replica B:", replicaB.Status()[0].Label, replicaB.Status()[0].State)
+	fmt.Println("replica B:", replicaB.Keys()[0].Label, replicaB.Keys()[0].State)
 	// Output:
 	// replica B: sk-…KED0 dead
 }

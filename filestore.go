@@ -78,10 +78,10 @@ func (f *FileStore) Save(ctx context.Context, r Record) error {
 	if err != nil {
 		return err
 	}
-	if old, ok := records[r.Key]; ok {
+	if old, ok := records[r.Fingerprint]; ok {
 		r = old.Merge(r)
 	}
-	records[r.Key] = r
+	records[r.Fingerprint] = r
 	data, err := json.MarshalIndent(fileFormat{Format: fileFormatName, Records: records}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("credpool: file store %s: %w", f.path, err)

@@ -26,7 +26,7 @@ func TestOutageGuardKeepsLastKey(t *testing.T) {
 
 	status, _ := get(t, tr, p.URL)
 	assert.Equal(t, 401, status)
-	states := tr.Status()
+	states := tr.Keys()
 	assert.Equal(t, StateDead, states[0].State)
 	assert.Equal(t, StateDead, states[1].State)
 	assert.Equal(t, StateExhausted, states[2].State, "the last key is not killed in a burst")
@@ -49,7 +49,7 @@ func TestOutageGuardKeepsLastKey(t *testing.T) {
 	time.Sleep(60 * time.Millisecond)
 	status, _ = get(t, tr, p.URL)
 	assert.Equal(t, 200, status)
-	assert.Equal(t, StateOK, tr.Status()[2].State)
+	assert.Equal(t, StateOK, tr.Keys()[2].State)
 	nk, _ = tr.pool.exhausted()
 	assert.Empty(t, nk.Suspect)
 }
@@ -58,7 +58,7 @@ func TestOutageGuardDoesNotStopRevocations(t *testing.T) {
 	p := newProvider(t, func(string, int) reply { return reply{status: 401, body: bodyRevoked} })
 	tr := newTransport(t, []string{keyA, keyB})
 	get(t, tr, p.URL)
-	for _, s := range tr.Status() {
+	for _, s := range tr.Keys() {
 		assert.Equal(t, StateDead, s.State, "token_revoked is final, outage or not")
 	}
 }
@@ -76,7 +76,7 @@ func TestSuccessConfirmsEarlierDeaths(t *testing.T) {
 	require.Equal(t, 200, status)
 	bDead.Store(true)
 	get(t, tr, p.URL) // B is rejected later: a real death, not a burst
-	for _, s := range tr.Status() {
+	for _, s := range tr.Keys() {
 		assert.Equal(t, StateDead, s.State)
 	}
 }

@@ -148,7 +148,7 @@ func getConcurrently(t *testing.T, tr http.RoundTripper, url string, n int) []in
 // stateOf returns the status of the key with the given label suffix.
 func statusOf(t *testing.T, tr *Transport, key string) KeyStatus {
 	t.Helper()
-	for _, s := range tr.Status() {
+	for _, s := range tr.Keys() {
 		if strings.HasSuffix(s.Label, key[len(key)-4:]) {
 			return s
 		}

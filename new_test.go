@@ -58,8 +58,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"header with colon", WithHeader("Authorization:", ""), `WithHeader: "Authorization:" is not a header name`},
 		{"prefix with newline", WithHeader("Authorization", "Bearer\r\n"), "WithHeader: prefix has control byte 0xd at 6"},
 		{"unknown strategy", WithStrategy(Strategy(9)), "WithStrategy: unknown strategy 9"},
-		{"zero attempts", WithMaxAttempts(0), "WithMaxAttempts: 0 is less than 1"},
-		{"negative attempts", WithMaxAttempts(-3), "WithMaxAttempts: -3 is less than 1"},
+		{"negative retries", WithMaxRetries(-1), "WithMaxRetries: -1 is negative"},
+		{"very negative retries", WithMaxRetries(-3), "WithMaxRetries: -3 is negative"},
 		{"nil backoff", WithBackoff(nil), "WithBackoff: nil factory"},
 		{"negative wait", WithMaxWait(-time.Second), "WithMaxWait: negative duration -1s"},
 		{"cooldown for a retry reason", WithCooldown(ReasonServerError, time.Second), `WithCooldown: reason "server_error" does not cool a key`},
@@ -96,8 +96,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestNewReportsFirstBadOption(t *testing.T) {
-	_, err := New([]string{keyA}, WithMaxAttempts(0), WithBase(nil))
-	assert.EqualError(t, err, "credpool: invalid option: WithMaxAttempts: 0 is less than 1")
+	_, err := New([]string{keyA}, WithMaxRetries(-1), WithBase(nil))
+	assert.EqualError(t, err, "credpool: invalid option: WithMaxRetries: -1 is negative")
 }
 
 func TestKeyErrorIsAs(t *testing.T) {

@@ -23,7 +23,7 @@ type config struct {
 	header           string // canonical header name
 	prefix           string // prepended to the key, e.g. "Bearer "
 	strategy         Strategy
-	maxAttempts      int
+	maxRetries       int
 	newBackoff       func() backoff.BackOff
 	maxWait          time.Duration
 	cooldown         map[Reason]time.Duration
@@ -48,13 +48,13 @@ type config struct {
 
 func defaultConfig() *config {
 	return &config{
-		base:        http.DefaultTransport,
-		header:      "Authorization",
-		prefix:      "Bearer ",
-		strategy:    RoundRobin,
-		maxAttempts: 4,
-		newBackoff:  defaultBackoff,
-		maxWait:     30 * time.Second,
+		base:       http.DefaultTransport,
+		header:     "Authorization",
+		prefix:     "Bearer ",
+		strategy:   RoundRobin,
+		maxRetries: 3,
+		newBackoff: defaultBackoff,
+		maxWait:    30 * time.Second,
 		cooldown: map[Reason]time.Duration{
 			ReasonAuth:      5 * time.Minute,
 			ReasonBilling:   time.Hour,
@@ -75,7 +75,7 @@ func defaultConfig() *config {
 }
 
 // defaultBackoff is exponential from 250 ms to 8 s with jitter, like the
-// providers' own SDKs. MaxElapsedTime is off: WithMaxAttempts and the
+// providers' own SDKs. MaxElapsedTime is off: WithMaxRetries and the
 // request's context bound the retries, not a clock that silently stops them.
 func defaultBackoff() backoff.BackOff {
 	return backoff.NewExponentialBackOff(
@@ -150,23 +150,24 @@ func WithStrategy(s Strategy) Option {
 	}
 }
 
-// WithMaxAttempts bounds the attempts of one request that end in a transient
-// failure (5xx, 529, a network error). The default is 4; 1 turns transient
-// retries off. Moving away from a key that died or is cooling does not count
-// against it, but no request ever makes more than keys + n attempts.
-func WithMaxAttempts(n int) Option {
+// WithMaxRetries bounds the retries of one request after a transient failure
+// (5xx, 529, a network error), each after a backoff. The default is 3; 0
+// turns them off. Moving at once away from a key that died or is cooling is
+// not a retry and does not count, but no request ever makes more than
+// keys + n + 1 attempts.
+func WithMaxRetries(n int) Option {
 	return func(c *config) {
-		if n < 1 {
-			c.invalid("WithMaxAttempts: %d is less than 1", n)
+		if n < 0 {
+			c.invalid("WithMaxRetries: %d is negative", n)
 			return
 		}
-		c.maxAttempts = min(n, maxAttemptsLimit)
+		c.maxRetries = min(n, maxRetriesLimit)
 	}
 }
 
-// maxAttemptsLimit is where WithMaxAttempts saturates: no request needs more
-// retries, and keys + attempts must never overflow.
-const maxAttemptsLimit = 1000
+// maxRetriesLimit is where WithMaxRetries saturates: no request needs more
+// retries, and keys + retries must never overflow.
+const maxRetriesLimit = 1000
 
 // WithBackoff sets the factory for the backoff between transient retries. It
 // is called once per request that needs a retry, because a BackOff holds
@@ -185,7 +186,7 @@ func WithBackoff(newBackoff func() backoff.BackOff) Option {
 // WithMaxWait bounds the total time one request spends waiting: for a
 // cooling key to return when no key is usable, and in the backoffs a
 // provider asks for (Retry-After on a 503). The short backoffs between
-// transient retries, which WithMaxAttempts bounds, count toward it too. Once
+// transient retries, which WithMaxRetries bounds, count toward it too. Once
 // it is spent, the request gets the provider's last response, or ErrNoKeys
 // if it had none. The default is 30 s; 0 never waits for a key. A request
 // never waits past its context's deadline: give requests a deadline too.
@@ -274,7 +275,7 @@ func WithLogger(l *slog.Logger) Option {
 // goroutine of the request that caused the change (or of the store's
 // watcher), so it may call back into the Transport. Requests run concurrently, so it must be safe for concurrent
 // use, and two changes of one key made by different requests may reach it in
-// either order; Status always has the current state. It should return quickly.
+// either order; Keys always has the current state. It should return quickly.
 func WithOnStateChange(f func(StateChange)) Option {
 	return func(c *config) { c.onStateChange = f }
 }

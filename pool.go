@@ -474,7 +474,7 @@ func (p *pool) exhausted() (*NoKeysError, <-chan struct{}) {
 // record is key i's shared state.
 func (p *pool) record(i int) Record {
 	s := &p.slots[i]
-	return Record{Key: s.fp, State: s.state, Reason: s.reason, ResetAt: s.resetAt, Epoch: s.epoch}
+	return Record{Fingerprint: s.fp, State: s.state, Reason: s.reason, ResetAt: s.resetAt, Epoch: s.epoch}
 }
 
 // share queues key i's state for the store's writer, if there is a store.
@@ -525,10 +525,10 @@ func (p *pool) requeue(records []Record) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range records {
-		if newer, ok := p.pending[r.Key]; ok {
+		if newer, ok := p.pending[r.Fingerprint]; ok {
 			r = r.Merge(newer)
 		}
-		p.pending[r.Key] = r
+		p.pending[r.Fingerprint] = r
 	}
 }
 
@@ -551,7 +551,7 @@ func (p *pool) apply(r Record, now time.Time) (StateChange, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.publish() // before the unlock
-	i, ok := p.byFP[r.Key]
+	i, ok := p.byFP[r.Fingerprint]
 	if !ok {
 		return StateChange{}, false
 	}

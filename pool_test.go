@@ -71,7 +71,7 @@ func TestRepeatOffendersAreProbedRarely(t *testing.T) {
 	t.Logf("probes of a silently revoked key in a day: %d with a fixed 5 min cooldown, %d with strikes", before, after)
 	assert.Equal(t, 288, before)
 	assert.LessOrEqual(t, after, 10)
-	assert.Equal(t, after-1, tr.Status()[0].Strikes, "every probe after the first was a strike")
+	assert.Equal(t, after-1, tr.Keys()[0].Strikes, "every probe after the first was a strike")
 }
 
 // TestStrikesGrowAndClear: each repeat doubles the cooldown up to
@@ -95,14 +95,14 @@ func TestStrikesGrowAndClear(t *testing.T) {
 		got = append(got, fail(ReasonRateLimit, 10*time.Minute))
 	}
 	assert.Equal(t, []time.Duration{10 * time.Minute, 20 * time.Minute, 40 * time.Minute, time.Hour, time.Hour, time.Hour}, got)
-	assert.Equal(t, 5, tr.Status()[0].Strikes)
+	assert.Equal(t, 5, tr.Keys()[0].Strikes)
 
 	assert.Equal(t, time.Minute, fail(ReasonBilling, time.Minute), "another reason starts afresh")
-	assert.Equal(t, 0, tr.Status()[0].Strikes)
+	assert.Equal(t, 0, tr.Keys()[0].Strikes)
 	assert.Equal(t, 2*time.Minute, fail(ReasonBilling, time.Minute))
 
 	p.succeed(p.lease(0), 0, false)
-	assert.Equal(t, 0, tr.Status()[0].Strikes, "a success forgets them")
+	assert.Equal(t, 0, tr.Keys()[0].Strikes, "a success forgets them")
 	assert.Equal(t, time.Minute, fail(ReasonBilling, time.Minute))
 	assert.Equal(t, uint32(0), p.hot[1].watched.Load(), "a key never cooled is not watched")
 }
@@ -117,5 +117,5 @@ func TestStrikesNeedAProbe(t *testing.T) {
 	l1, l2 := p.lease(0), p.lease(0)
 	p.fail(l1, verdict{reason: ReasonRateLimit}, 429, now, time.Minute)
 	p.fail(l2, verdict{reason: ReasonRateLimit}, 429, now, time.Minute)
-	assert.Equal(t, 0, tr.Status()[0].Strikes)
+	assert.Equal(t, 0, tr.Keys()[0].Strikes)
 }

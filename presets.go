@@ -1,12 +1,12 @@
 package credpool
 
 // Presets set, in one word, how a provider takes its key, and the few rules
-// that are true of that provider alone. The classification of every
-// provider's errors is built in and needs no preset. Presets do not restrict
-// hosts, so that gateways and test servers work: add WithHosts for that.
-
-// OpenAI takes the key as "Authorization: Bearer".
-func OpenAI() Option { return preset("Authorization", "Bearer ", "", steerOpenAI) }
+// that are true of that provider alone. Providers that take the key as
+// "Authorization: Bearer" (OpenAI, OpenRouter, Groq, Mistral, DeepSeek, xAI
+// and most OpenAI-compatible APIs) need no preset: that is the default. The
+// classification of every provider's errors is built in and needs no preset
+// either. Presets do not restrict hosts, so that gateways and test servers
+// work: add WithHosts for that.
 
 // Anthropic takes the raw key in x-api-key, and drops the Authorization
 // header an SDK may have set to a placeholder.
@@ -15,24 +15,9 @@ func Anthropic() Option { return preset("X-Api-Key", "", "Authorization", steerA
 // Gemini takes the raw key in x-goog-api-key, as Google's SDKs send it.
 func Gemini() Option { return preset("X-Goog-Api-Key", "", "", steerNone) }
 
-// AzureOpenAI takes the raw key in api-key. (With Entra ID tokens, use OpenAI
-// instead: they go as "Authorization: Bearer".)
+// AzureOpenAI takes the raw key in api-key. (With Entra ID tokens, use no preset:
+// they go as "Authorization: Bearer", the default.)
 func AzureOpenAI() Option { return preset("Api-Key", "", "", steerOpenAI) }
-
-// OpenRouter takes the key as "Authorization: Bearer".
-func OpenRouter() Option { return bearer() }
-
-// Groq takes the key as "Authorization: Bearer".
-func Groq() Option { return preset("Authorization", "Bearer ", "", steerOpenAI) }
-
-// Mistral takes the key as "Authorization: Bearer".
-func Mistral() Option { return bearer() }
-
-// DeepSeek takes the key as "Authorization: Bearer".
-func DeepSeek() Option { return bearer() }
-
-// XAI takes the key as "Authorization: Bearer".
-func XAI() Option { return bearer() }
 
 // GitHub takes the token as "Authorization: Bearer". A 403 that is not a rate
 // limit is a permission the token lacks for that resource, not a bad token,
@@ -44,10 +29,6 @@ func GitHub() Option {
 		c.classifier.forbidden = ReasonClientError
 	}
 }
-
-// bearer is the preset of a provider that takes "Authorization: Bearer" and
-// whose rate-limit headers steering reads under any provider's names.
-func bearer() Option { return preset("Authorization", "Bearer ", "", steerAny) }
 
 // preset sets how a provider takes its key: the header (canonical), the
 // value's prefix, a header to drop from every attempt, and the headers in

@@ -11,22 +11,17 @@ import (
 func TestPresetsSetTheHeader(t *testing.T) {
 	cases := []struct {
 		name    string
-		preset  Option
+		preset  Option // nil: no preset, the default
 		header  string
 		want    string
 		dropped bool // the caller's Authorization placeholder is removed
 	}{
-		{"OpenAI", OpenAI(), "Authorization", "Bearer " + keyA, false},
-		{"Anthropic", Anthropic(), "X-Api-Key", keyA, true},
-		{"Gemini", Gemini(), "X-Goog-Api-Key", keyA, false},
-		{"AzureOpenAI", AzureOpenAI(), "Api-Key", keyA, false},
-		{"OpenRouter", OpenRouter(), "Authorization", "Bearer " + keyA, false},
-		{"Groq", Groq(), "Authorization", "Bearer " + keyA, false},
-		{"Mistral", Mistral(), "Authorization", "Bearer " + keyA, false},
-		{"DeepSeek", DeepSeek(), "Authorization", "Bearer " + keyA, false},
-		{"XAI", XAI(), "Authorization", "Bearer " + keyA, false},
-		{"GitHub", GitHub(), "Authorization", "Bearer " + keyA, false},
-		{"Anthropic then OpenAI", func(c *config) { Anthropic()(c); OpenAI()(c) }, "Authorization", "Bearer " + keyA, false},
+		{name: "no preset (OpenAI, OpenRouter, Groq, Mistral, DeepSeek, xAI)", header: "Authorization", want: "Bearer " + keyA},
+		{name: "Anthropic", preset: Anthropic(), header: "X-Api-Key", want: keyA, dropped: true},
+		{name: "Gemini", preset: Gemini(), header: "X-Goog-Api-Key", want: keyA},
+		{name: "AzureOpenAI", preset: AzureOpenAI(), header: "Api-Key", want: keyA},
+		{name: "GitHub", preset: GitHub(), header: "Authorization", want: "Bearer " + keyA},
+		{name: "Anthropic then GitHub", preset: func(c *config) { Anthropic()(c); GitHub()(c) }, header: "Authorization", want: "Bearer " + keyA},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,7 +30,11 @@ func TestPresetsSetTheHeader(t *testing.T) {
 				got = r.Header
 				return answer(r, 200, ""), nil
 			})
-			tr := newTransport(t, []string{keyA}, tc.preset, WithBase(base))
+			opts := []Option{WithBase(base)}
+			if tc.preset != nil {
+				opts = append(opts, tc.preset)
+			}
+			tr := newTransport(t, []string{keyA}, opts...)
 			req := httptestRequest(t, "http://api.test/")
 			req.Header.Set("Authorization", "Bearer sdk-placeholder")
 			resp, err := tr.RoundTrip(req)
@@ -56,11 +55,11 @@ func TestGitHubForbiddenIsPermission(t *testing.T) {
 	tr := newTransport(t, []string{keyA, keyB}, GitHub())
 	status, _ := get(t, tr, p.URL)
 	assert.Equal(t, 403, status, "a missing permission is handed back")
-	assert.Equal(t, StateOK, tr.Status()[0].State, "and the token stays in rotation")
+	assert.Equal(t, StateOK, tr.Keys()[0].State, "and the token stays in rotation")
 
 	generic := newTransport(t, []string{keyA, keyB})
 	get(t, generic, p.URL)
-	assert.Equal(t, ReasonAuth, generic.Status()[0].Reason, "without the preset an unexplained 403 cools the key")
+	assert.Equal(t, ReasonAuth, generic.Keys()[0].Reason, "without the preset an unexplained 403 cools the key")
 }
 
 func TestGitHubRateLimitOn403(t *testing.T) {
@@ -74,5 +73,5 @@ func TestGitHubRateLimitOn403(t *testing.T) {
 	tr := newTransport(t, []string{keyA, keyB}, GitHub(), WithStrategy(FillFirst))
 	status, _ := get(t, tr, p.URL)
 	assert.Equal(t, 200, status)
-	assert.Equal(t, ReasonRateLimit, tr.Status()[0].Reason)
+	assert.Equal(t, ReasonRateLimit, tr.Keys()[0].Reason)
 }

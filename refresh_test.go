@@ -42,7 +42,7 @@ func TestRefreshFixesExpiredToken(t *testing.T) {
 	status, _ := get(t, tr, p.URL)
 	assert.Equal(t, 200, status)
 	assert.Equal(t, int32(1), calls.Load())
-	assert.Equal(t, StateOK, tr.Status()[0].State)
+	assert.Equal(t, StateOK, tr.Keys()[0].State)
 	assert.Equal(t, []string{"tok-expired-0000000000000000a", "tok-refreshed-000000000000a"}, p.keys())
 }
 
@@ -91,7 +91,7 @@ func TestRefreshSkippedForRevocation(t *testing.T) {
 	}))
 	get(t, tr, p.URL)
 	assert.Zero(t, calls.Load(), "a revoked credential is not refreshed")
-	for _, s := range tr.Status() {
+	for _, s := range tr.Keys() {
 		assert.Equal(t, StateDead, s.State)
 	}
 }
@@ -108,7 +108,7 @@ func TestFailingRefreshDoesNotLoop(t *testing.T) {
 	assert.Equal(t, 401, status)
 	assert.Equal(t, int32(1), calls.Load())
 	assert.Len(t, p.keys(), 1)
-	assert.NotEqual(t, StateOK, tr.Status()[0].State, "the verdict stands when the refresh fails")
+	assert.NotEqual(t, StateOK, tr.Keys()[0].State, "the verdict stands when the refresh fails")
 }
 
 func TestRefreshedTokenStillRejectedIsNotRefreshedAgain(t *testing.T) {

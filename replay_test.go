@@ -73,7 +73,7 @@ func TestReplayBudget(t *testing.T) {
 			resp.Body.Close()
 			assert.Equal(t, 429, resp.StatusCode)
 			assert.Equal(t, skippedBudget, resp.Header.Get(NotReplayedHeader))
-			assert.Equal(t, StateExhausted, tr.Status()[0].State, "the key still pays")
+			assert.Equal(t, StateExhausted, tr.Keys()[0].State, "the key still pays")
 		}
 		assert.Zero(t, tr.budget.used.Load())
 	})

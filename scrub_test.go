@@ -41,7 +41,7 @@ func TestErrorChainIsScrubbed(t *testing.T) {
 	for name, fail := range bases {
 		t.Run(name, func(t *testing.T) {
 			base := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, fail(r) })
-			tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(1))
+			tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(0))
 			_, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 			require.Error(t, err)
 			for e := err; e != nil; e = errors.Unwrap(e) {
@@ -67,7 +67,7 @@ func TestErrorChainIsScrubbed(t *testing.T) {
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("GET /?k=%s and /k/%s: %w", url.QueryEscape(key), url.PathEscape(key), errBoom)
 		})
-		tr := newTransport(t, []string{key}, WithBase(base), WithMaxAttempts(1))
+		tr := newTransport(t, []string{key}, WithBase(base), WithMaxRetries(0))
 		_, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 		require.Error(t, err)
 		for e := err; e != nil; e = errors.Unwrap(e) {
@@ -80,7 +80,7 @@ func TestErrorChainIsScrubbed(t *testing.T) {
 		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			return nil, errors.Join(errBoom, fmt.Errorf("sent %s: %w", r.Header.Get("Authorization"), timeout))
 		})
-		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(1))
+		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(0))
 		_, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 		assert.ErrorIs(t, err, errBoom)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)

@@ -51,7 +51,7 @@ func TestNoKeyInFormattedValues(t *testing.T) {
 	_, err := tr.RoundTrip(httptestRequest(t, p.URL))
 	require.Error(t, err)
 
-	values := map[string]any{"transport": tr, "*transport": *tr, "status": tr.Status(), "error": err, "changes": changes}
+	values := map[string]any{"transport": tr, "*transport": *tr, "status": tr.Keys(), "error": err, "changes": changes}
 	for name, v := range values {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 			assertNoSecret(t, name+" "+verb, fmt.Sprintf(verb, v), keyA, keyB)
@@ -89,7 +89,7 @@ func TestNoKeyInErrors(t *testing.T) {
 	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return nil, &url.Error{Op: "Get", URL: r.URL.String(), Err: errBoom}
 	})
-	tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(1))
+	tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(0))
 	_, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 	require.Error(t, err)
 	assertNoSecret(t, "error", err.Error(), keyA)
@@ -134,7 +134,7 @@ func TestHostScoping(t *testing.T) {
 				assert.Equal(t, "Bearer "+keyA, got)
 			} else {
 				assert.Equal(t, "Bearer caller-own", got, "an unlisted host gets the request as it is, without a key")
-				assert.Zero(t, tr.Status()[0].Requests)
+				assert.Zero(t, tr.Keys()[0].Requests)
 			}
 		})
 	}
@@ -268,7 +268,7 @@ func TestReflectedInputPenalizesNoKey(t *testing.T) {
 					resp.Body.Close()
 					assert.Equal(t, ref.status, resp.StatusCode, "%q: handed back", input)
 					assert.Equal(t, 1, attempts, "%q: one attempt", input)
-					for i, s := range tr.Status() {
+					for i, s := range tr.Keys() {
 						assert.Equal(t, StateOK, s.State, "%q cost key %d: %s", input, i, s.Reason)
 					}
 				}
@@ -295,7 +295,7 @@ func TestWordsTakeAtMostOneKeyPerRequest(t *testing.T) {
 			assert.Equal(t, rep.status, status)
 			assert.Len(t, p.keys(), 2, "the second key's answer is handed back")
 			out := 0
-			for _, s := range tr.Status() {
+			for _, s := range tr.Keys() {
 				if s.State != StateOK {
 					out++
 				}
@@ -322,7 +322,7 @@ func TestCodesStillKillEveryKey(t *testing.T) {
 			assert.Equal(t, 401, status)
 			assert.Len(t, p.keys(), 3)
 			dead := 0
-			for _, s := range tr.Status() {
+			for _, s := range tr.Keys() {
 				if s.State == StateDead {
 					dead++
 				}

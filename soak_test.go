@@ -329,7 +329,7 @@ func TestChaosSoak(t *testing.T) {
 	var logs syncBuffer
 	var revivals atomic.Int32
 	base := &http.Transport{MaxIdleConnsPerHost: soakWorkers}
-	tr := newTransport(t, keys, WithBase(base), WithMaxAttempts(6), WithMaxWait(2*time.Second),
+	tr := newTransport(t, keys, WithBase(base), WithMaxRetries(5), WithMaxWait(2*time.Second),
 		WithBackoff(func() backoff.BackOff {
 			return backoff.NewExponentialBackOff(backoff.WithInitialInterval(5*time.Millisecond), backoff.WithMaxInterval(100*time.Millisecond), backoff.WithMaxElapsedTime(0))
 		}),
@@ -370,7 +370,7 @@ func TestChaosSoak(t *testing.T) {
 
 	stats := tr.Stats()
 	states := map[State]int{}
-	for _, s := range tr.Status() {
+	for _, s := range tr.Keys() {
 		states[s.State]++
 	}
 	t.Logf("chaos soak: %d requests in %s by %d goroutines over %d keys (%d revoked during the run)",
@@ -385,7 +385,7 @@ func TestChaosSoak(t *testing.T) {
 	assert.Empty(t, tally.violations, "every request ends in an allowed outcome")
 	assert.Zero(t, p.unkeyed, "no request reaches the provider without a key")
 	assert.Zero(t, revivals.Load(), "no dead key revives without Reset")
-	for i, s := range tr.Status() {
+	for i, s := range tr.Keys() {
 		p.mu.Lock()
 		told := p.told[i]
 		p.mu.Unlock()

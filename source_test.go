@@ -54,8 +54,8 @@ func TestResetKey(t *testing.T) {
 	tr := newTransport(t, []string{keyA, keyB})
 	get(t, tr, p.URL)
 	require.NoError(t, tr.ResetKey(1))
-	assert.Equal(t, StateDead, tr.Status()[0].State)
-	assert.Equal(t, StateOK, tr.Status()[1].State)
+	assert.Equal(t, StateDead, tr.Keys()[0].State)
+	assert.Equal(t, StateOK, tr.Keys()[1].State)
 	assert.EqualError(t, tr.ResetKey(2), "credpool: ResetKey: no key at index 2 (the pool has 2)")
 	assert.Error(t, tr.ResetKey(-1))
 }

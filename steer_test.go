@@ -34,7 +34,7 @@ func TestProactiveSteering(t *testing.T) {
 			tr := newTransport(t, []string{keyA, keyB}, WithStrategy(FillFirst))
 			start := time.Now()
 			get(t, tr, p.URL)
-			a := tr.Status()[0]
+			a := tr.Keys()[0]
 			assert.Equal(t, tc.remainig, a.Remaining)
 			if !tc.cooled {
 				assert.Equal(t, StateOK, a.State)

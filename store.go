@@ -44,11 +44,11 @@ type Store interface {
 
 // Record is one key's shared state.
 type Record struct {
-	Key     string    `json:"key"` // the key's fingerprint, never the key
-	State   State     `json:"state"`
-	Reason  Reason    `json:"reason,omitempty"`
-	ResetAt time.Time `json:"reset_at,omitempty"` // end of a cooldown; zero otherwise
-	Epoch   uint64    `json:"epoch"`              // Resets the key has had: a later Reset wins
+	Fingerprint string    `json:"fingerprint"` // of the key (see Fingerprint), never the key
+	State       State     `json:"state"`
+	Reason      Reason    `json:"reason,omitempty"`
+	ResetAt     time.Time `json:"reset_at,omitempty"` // end of a cooldown; zero otherwise
+	Epoch       uint64    `json:"epoch"`              // Resets the key has had: a later Reset wins
 }
 
 // maxEpoch is the most Resets a key can have: ResetKey saturates there, and
@@ -61,8 +61,8 @@ const maxEpoch = 1 << 32
 // record credpool wrote; nil if nothing does.
 func (r Record) check(key string) error {
 	switch {
-	case r.Key != key:
-		return fmt.Errorf("holds the record of %q", r.Key)
+	case r.Fingerprint != key:
+		return fmt.Errorf("holds the record of %q", r.Fingerprint)
 	case r.State != StateOK && r.State != StateExhausted && r.State != StateDead:
 		return fmt.Errorf("unknown state %q", r.State)
 	case r.Reason != "" && !knownReason(r.Reason):

@@ -23,11 +23,11 @@ import (
 
 func TestRecordMerge(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	ok0 := Record{Key: "k", State: StateOK, Epoch: 0}
-	dead0 := Record{Key: "k", State: StateDead, Reason: ReasonAuthPermanent, Epoch: 0}
-	ok1 := Record{Key: "k", State: StateOK, Epoch: 1}
-	soon := Record{Key: "k", State: StateExhausted, Reason: ReasonRateLimit, ResetAt: now.Add(time.Minute)}
-	late := Record{Key: "k", State: StateExhausted, Reason: ReasonBilling, ResetAt: now.Add(time.Hour)}
+	ok0 := Record{Fingerprint: "k", State: StateOK, Epoch: 0}
+	dead0 := Record{Fingerprint: "k", State: StateDead, Reason: ReasonAuthPermanent, Epoch: 0}
+	ok1 := Record{Fingerprint: "k", State: StateOK, Epoch: 1}
+	soon := Record{Fingerprint: "k", State: StateExhausted, Reason: ReasonRateLimit, ResetAt: now.Add(time.Minute)}
+	late := Record{Fingerprint: "k", State: StateExhausted, Reason: ReasonBilling, ResetAt: now.Add(time.Hour)}
 	cases := []struct {
 		name string
 		a, b Record
@@ -36,7 +36,7 @@ func TestRecordMerge(t *testing.T) {
 		{"dead beats ok", ok0, dead0, dead0},
 		{"a stale ok never resurrects a dead key", dead0, ok0, dead0},
 		{"a newer Reset beats dead", dead0, ok1, ok1},
-		{"dead after the Reset beats it", ok1, Record{Key: "k", State: StateDead, Epoch: 1}, Record{Key: "k", State: StateDead, Epoch: 1}},
+		{"dead after the Reset beats it", ok1, Record{Fingerprint: "k", State: StateDead, Epoch: 1}, Record{Fingerprint: "k", State: StateDead, Epoch: 1}},
 		{"cooldowns merge to the later", soon, late, late},
 		{"cooldowns merge to the later, either order", late, soon, late},
 		{"a cooldown beats ok", ok0, soon, soon},
@@ -57,7 +57,7 @@ func TestRecordMergeLaws(t *testing.T) {
 	states := []State{StateOK, StateExhausted, StateDead}
 	reasons := []Reason{"", ReasonRateLimit, ReasonBilling, ReasonAuthPermanent}
 	random := func() Record {
-		r := Record{Key: "k", State: states[rng.IntN(3)], Reason: reasons[rng.IntN(4)], Epoch: uint64(rng.IntN(3))}
+		r := Record{Fingerprint: "k", State: states[rng.IntN(3)], Reason: reasons[rng.IntN(4)], Epoch: uint64(rng.IntN(3))}
 		if r.State == StateExhausted {
 			r.ResetAt = base.Add(time.Duration(rng.IntN(4)) * time.Minute)
 		}
@@ -114,10 +114,10 @@ func (m *memStore) Save(ctx context.Context, r Record) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.records[r.Key]; ok {
+	if old, ok := m.records[r.Fingerprint]; ok {
 		r = old.Merge(r)
 	}
-	m.records[r.Key] = r
+	m.records[r.Fingerprint] = r
 	for w := range m.watchers {
 		select {
 		case w <- r:
@@ -147,7 +147,7 @@ func (m *memStore) Load(ctx context.Context, keys []string) ([]Record, error) {
 func (m *memStore) put(r Record) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.records[r.Key] = r
+	m.records[r.Fingerprint] = r
 }
 
 func (m *memStore) Watch(ctx context.Context, keys []string, apply func(Record)) error {
@@ -215,10 +215,10 @@ func TestSharedKillReachesOtherReplica(t *testing.T) {
 	a := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
 	b := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
 	get(t, a, p.URL)
-	require.Equal(t, StateDead, a.Status()[0].State)
-	require.Eventually(t, func() bool { return b.Status()[0].State == StateDead }, time.Second, time.Millisecond,
+	require.Equal(t, StateDead, a.Keys()[0].State)
+	require.Eventually(t, func() bool { return b.Keys()[0].State == StateDead }, time.Second, time.Millisecond,
 		"replica B learns of the kill without failing a request")
-	assert.Equal(t, ReasonAuthPermanent, b.Status()[0].Reason)
+	assert.Equal(t, ReasonAuthPermanent, b.Keys()[0].Reason)
 	get(t, b, p.URL)
 	assert.Equal(t, 1, p.count(keyA), "replica B never sends the dead key")
 }
@@ -232,19 +232,19 @@ func TestSharedCooldownAndReset(t *testing.T) {
 	until := now.Add(time.Hour)
 	change, ok := a.pool.fail(l, verdict{reason: ReasonBilling}, 429, now, time.Hour)
 	require.True(t, ok, "%+v", change)
-	require.Eventually(t, func() bool { return b.Status()[l.index].State == StateExhausted }, time.Second, time.Millisecond)
-	assert.True(t, until.Equal(b.Status()[l.index].ResetAt), "the same deadline")
+	require.Eventually(t, func() bool { return b.Keys()[l.index].State == StateExhausted }, time.Second, time.Millisecond)
+	assert.True(t, until.Equal(b.Keys()[l.index].ResetAt), "the same deadline")
 
 	b.Reset()
-	require.Eventually(t, func() bool { return a.Status()[l.index].State == StateOK }, time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return a.Keys()[l.index].State == StateOK }, time.Second, time.Millisecond,
 		"a Reset is an event: it revives the key everywhere")
 }
 
 func TestStaleWriteDoesNotResurrect(t *testing.T) {
 	store := newMemStore()
 	fp := Fingerprint(defaultSalt, keyA)
-	require.NoError(t, store.Save(context.Background(), Record{Key: fp, State: StateDead, Reason: ReasonAuthPermanent}))
-	require.NoError(t, store.Save(context.Background(), Record{Key: fp, State: StateOK}))
+	require.NoError(t, store.Save(context.Background(), Record{Fingerprint: fp, State: StateDead, Reason: ReasonAuthPermanent}))
+	require.NoError(t, store.Save(context.Background(), Record{Fingerprint: fp, State: StateOK}))
 	r, _ := store.get(keyA)
 	assert.Equal(t, StateDead, r.State)
 }
@@ -309,7 +309,7 @@ func TestRestartKeepsDeadKeyDead(t *testing.T) {
 	store2, err := NewFileStore(path)
 	require.NoError(t, err)
 	second := storeTransport(t, store2, []string{keyA, keyB}, WithStrategy(FillFirst))
-	require.Eventually(t, func() bool { return second.Status()[0].State == StateDead }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return second.Keys()[0].State == StateDead }, time.Second, time.Millisecond)
 	get(t, second, p.URL)
 	assert.Equal(t, 1, p.count(keyA), "after the restart the dead key is never sent")
 }
@@ -338,9 +338,9 @@ func TestFileStoreTurnsCorruptWhileRunning(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")
 	store, err := NewFileStore(path)
 	require.NoError(t, err)
-	require.NoError(t, store.Save(context.Background(), Record{Key: "a", State: StateDead}))
+	require.NoError(t, store.Save(context.Background(), Record{Fingerprint: "a", State: StateDead}))
 	require.NoError(t, os.WriteFile(path, []byte("garbage"), 0o600))
-	err = store.Save(context.Background(), Record{Key: "b", State: StateDead})
+	err = store.Save(context.Background(), Record{Fingerprint: "b", State: StateDead})
 	assert.ErrorContains(t, err, "corrupt")
 	data, _ := os.ReadFile(path)
 	assert.Equal(t, "garbage", string(data), "a corrupt file is not overwritten")
@@ -383,7 +383,7 @@ func fileStoreWriter(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("CREDPOOL_FILESTORE_N"))
 	w := os.Getenv("CREDPOOL_FILESTORE_WRITER")
 	for i := 0; i < n; i++ {
-		r := Record{Key: fmt.Sprintf("w%s-%d", w, i), State: StateExhausted, Reason: ReasonRateLimit, ResetAt: time.Now().Add(time.Minute)}
+		r := Record{Fingerprint: fmt.Sprintf("w%s-%d", w, i), State: StateExhausted, Reason: ReasonRateLimit, ResetAt: time.Now().Add(time.Minute)}
 		require.NoError(t, store.Save(context.Background(), r))
 	}
 }
@@ -403,8 +403,8 @@ func TestSharedThroughFileStore(t *testing.T) {
 	a := storeTransport(t, sa, []string{keyA, keyB}, WithStrategy(FillFirst))
 	b := storeTransport(t, sb, []string{keyA, keyB}, WithStrategy(FillFirst))
 	get(t, a, p.URL)
-	require.Eventually(t, func() bool { return b.Status()[0].State == StateExhausted }, 2*time.Second, 5*time.Millisecond)
-	assert.WithinDuration(t, a.Status()[0].ResetAt, b.Status()[0].ResetAt, time.Millisecond)
+	require.Eventually(t, func() bool { return b.Keys()[0].State == StateExhausted }, 2*time.Second, 5*time.Millisecond)
+	assert.WithinDuration(t, a.Keys()[0].ResetAt, b.Keys()[0].ResetAt, time.Millisecond)
 	var _ http.RoundTripper = b
 }
 

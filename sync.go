@@ -125,8 +125,8 @@ func (s *syncer) resync(ctx context.Context) {
 // apply merges one record from the store into the pool, unless it is not a
 // record credpool wrote.
 func (s *syncer) apply(r Record) {
-	if err := r.check(r.Key); err != nil {
-		s.t.cfg.logger.Warn("credpool: store record refused", "fingerprint", r.Key, "error", err.Error())
+	if err := r.check(r.Fingerprint); err != nil {
+		s.t.cfg.logger.Warn("credpool: store record refused", "fingerprint", r.Fingerprint, "error", err.Error())
 		return
 	}
 	if change, ok := s.t.pool.apply(r, time.Now()); ok {

@@ -25,8 +25,8 @@ func restartStore(t *testing.T) string {
 	store, err := NewFileStore(path)
 	require.NoError(t, err)
 	ctx := context.Background()
-	require.NoError(t, store.Save(ctx, Record{Key: Fingerprint(defaultSalt, keyA), State: StateDead, Reason: ReasonAuthPermanent}))
-	require.NoError(t, store.Save(ctx, Record{Key: Fingerprint(defaultSalt, keyB), State: StateExhausted,
+	require.NoError(t, store.Save(ctx, Record{Fingerprint: Fingerprint(defaultSalt, keyA), State: StateDead, Reason: ReasonAuthPermanent}))
+	require.NoError(t, store.Save(ctx, Record{Fingerprint: Fingerprint(defaultSalt, keyB), State: StateExhausted,
 		Reason: ReasonRateLimit, ResetAt: time.Now().Add(time.Hour)}))
 	return path
 }
@@ -55,7 +55,7 @@ func TestRestartNeverSendsKnownBadKeys(t *testing.T) {
 // sees the stored states.
 func TestStoreDownAtStart(t *testing.T) {
 	store := newMemStore()
-	store.put(Record{Key: Fingerprint(defaultSalt, keyA), State: StateDead, Reason: ReasonAuthPermanent})
+	store.put(Record{Fingerprint: Fingerprint(defaultSalt, keyA), State: StateDead, Reason: ReasonAuthPermanent})
 	store.down.Store(true)
 	var logs syncBuffer
 	start := time.Now()
@@ -67,11 +67,11 @@ func TestStoreDownAtStart(t *testing.T) {
 	require.True(t, ok)
 	assert.False(t, h.Up)
 	assert.False(t, h.Loaded)
-	assert.Equal(t, StateOK, tr.Status()[0].State, "on its own state meanwhile")
+	assert.Equal(t, StateOK, tr.Keys()[0].State, "on its own state meanwhile")
 
 	store.down.Store(false)
 	require.Eventually(t, func() bool { h, _ := tr.StoreHealth(); return h.Loaded && h.Up }, 10*time.Second, time.Millisecond)
-	assert.Equal(t, StateDead, tr.Status()[0].State)
+	assert.Equal(t, StateDead, tr.Keys()[0].State)
 	h, _ = tr.StoreHealth()
 	assert.WithinDuration(t, time.Now(), h.LastSync, 5*time.Second)
 }
@@ -102,9 +102,9 @@ func TestHostileRecordsAreContained(t *testing.T) {
 	fpA := Fingerprint(defaultSalt, keyA)
 	t.Run("an absurd epoch is refused", func(t *testing.T) {
 		store := newMemStore()
-		store.put(Record{Key: fpA, State: StateDead, Reason: ReasonAuthPermanent, Epoch: math.MaxUint64})
+		store.put(Record{Fingerprint: fpA, State: StateDead, Reason: ReasonAuthPermanent, Epoch: math.MaxUint64})
 		tr := storeTransport(t, store, []string{keyA, keyB})
-		assert.Equal(t, StateOK, tr.Status()[0].State)
+		assert.Equal(t, StateOK, tr.Keys()[0].State)
 		require.NoError(t, tr.ResetKey(0))
 		assert.Equal(t, uint64(1), tr.pool.slots[0].epoch)
 	})
@@ -116,30 +116,30 @@ func TestHostileRecordsAreContained(t *testing.T) {
 	})
 	t.Run("a cooldown past WithMaxCooldown is clamped", func(t *testing.T) {
 		store := newMemStore()
-		store.put(Record{Key: fpA, State: StateExhausted, Reason: ReasonBilling, ResetAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})
+		store.put(Record{Fingerprint: fpA, State: StateExhausted, Reason: ReasonBilling, ResetAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)})
 		tr := storeTransport(t, store, []string{keyA, keyB}, WithMaxCooldown(time.Hour))
-		s := tr.Status()[0]
+		s := tr.Keys()[0]
 		assert.Equal(t, StateExhausted, s.State)
 		assert.WithinDuration(t, time.Now().Add(time.Hour), s.ResetAt, time.Minute)
 	})
 	t.Run("an unknown state is refused", func(t *testing.T) {
 		store := newMemStore()
-		store.put(Record{Key: fpA, State: "zombie"})
+		store.put(Record{Fingerprint: fpA, State: "zombie"})
 		var logs syncBuffer
 		tr := storeTransport(t, store, []string{keyA, keyB}, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-		assert.Equal(t, StateOK, tr.Status()[0].State)
+		assert.Equal(t, StateOK, tr.Keys()[0].State)
 		assert.Contains(t, logs.String(), `unknown state \"zombie\"`)
 		p := newProvider(t, nil)
 		get(t, tr, p.URL)
 		get(t, tr, p.URL)
-		assert.Equal(t, 1, p.count(keyA), "in rotation, as Status says")
+		assert.Equal(t, 1, p.count(keyA), "in rotation, as Keys says")
 	})
 	t.Run("a file store skips a bad record and loads the rest", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "state.json")
 		fpB := Fingerprint(defaultSalt, keyB)
 		content := `{"format":"` + fileFormatName + `","records":{` +
-			`"` + fpA + `":{"key":"` + fpA + `","state":"zombie","epoch":0},` +
-			`"` + fpB + `":{"key":"` + fpB + `","state":"dead","reason":"auth_permanent","epoch":0}}}`
+			`"` + fpA + `":{"fingerprint":"` + fpA + `","state":"zombie","epoch":0},` +
+			`"` + fpB + `":{"fingerprint":"` + fpB + `","state":"dead","reason":"auth_permanent","epoch":0}}}`
 		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 		store, err := NewFileStore(path)
 		require.NoError(t, err)
@@ -147,9 +147,9 @@ func TestHostileRecordsAreContained(t *testing.T) {
 		assert.ErrorIs(t, err, ErrCorruptRecord)
 		assert.ErrorContains(t, err, `unknown state "zombie"`)
 		require.Len(t, records, 1)
-		assert.Equal(t, fpB, records[0].Key)
+		assert.Equal(t, fpB, records[0].Fingerprint)
 		tr := storeTransport(t, store, []string{keyA, keyB})
-		assert.Equal(t, []State{StateOK, StateDead}, []State{tr.Status()[0].State, tr.Status()[1].State})
+		assert.Equal(t, []State{StateOK, StateDead}, []State{tr.Keys()[0].State, tr.Keys()[1].State})
 	})
 }
 
@@ -175,7 +175,7 @@ func TestRemoteKillsCountTowardTheBurst(t *testing.T) {
 	learnt := func(tr *Transport, dead int) func() bool {
 		return func() bool {
 			n := 0
-			for _, s := range tr.Status() {
+			for _, s := range tr.Keys() {
 				if s.State == StateDead {
 					n++
 				}
@@ -190,7 +190,7 @@ func TestRemoteKillsCountTowardTheBurst(t *testing.T) {
 	send(one)                         // C: the last key alive, every other dead since the last success
 	time.Sleep(50 * time.Millisecond) // let any kill reach the other replica
 	for name, tr := range map[string]*Transport{"one": one, "two": two} {
-		c := tr.Status()[2]
+		c := tr.Keys()[2]
 		assert.NotEqual(t, StateDead, c.State, "%s: the last key died", name)
 	}
 	r, _ := store.get(keyC)
@@ -215,7 +215,7 @@ func TestRemoteResetWakesWaiters(t *testing.T) {
 	one := storeTransport(t, store, []string{keyA})
 	two := storeTransport(t, store, []string{keyA}, WithMaxWait(time.Hour))
 	get(t, one, p.URL) // A cools for 10 minutes, here and on two
-	require.Eventually(t, func() bool { return two.Status()[0].State == StateExhausted }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return two.Keys()[0].State == StateExhausted }, time.Second, time.Millisecond)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // never hang the suite on a waiter nobody wakes

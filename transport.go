@@ -21,6 +21,8 @@ import (
 // each request and moves to another key when one fails. It is safe for
 // concurrent use. Create it with New.
 type Transport struct {
+	// Every field is a pointer or a plain value that holds no key, so
+	// that printing a Transport with any verb cannot show one.
 	cfg      *config
 	pool     *pool
 	counters *counters
@@ -52,7 +54,7 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 		cfg:      cfg,
 		pool:     newPool(keys, cfg),
 		counters: new(counters),
-		canRetry: len(keys) > 1 || cfg.maxAttempts > 1 || cfg.maxWait > 0,
+		canRetry: len(keys) > 1 || cfg.maxRetries > 0 || cfg.maxWait > 0,
 		budget:   &replayBudget{limit: cfg.replayBudget},
 	}
 	if cfg.store != nil {
@@ -97,8 +99,8 @@ func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 	return c.run()
 }
 
-// Status returns a snapshot of every key, in the order given to New.
-func (t *Transport) Status() []KeyStatus { return t.pool.status() }
+// Keys returns a snapshot of every key, in the order given to New.
+func (t *Transport) Keys() []KeyStatus { return t.pool.status() }
 
 // Reset puts every key back in rotation, dead ones included. A verdict on an
 // attempt sent before Reset is ignored, so a late response cannot kill a key
@@ -130,17 +132,14 @@ func (t *Transport) CloseIdleConnections() {
 	}
 }
 
-// String describes the pool by counts per state, never by its keys.
+// String describes the pool by counts per state, never by its keys. (The
+// verbs that do not call String, such as %#v and %d, print the Transport's
+// fields, which are pointers: no way of printing it reaches a key.)
 func (t Transport) String() string {
 	n, _ := t.pool.exhausted()
 	return fmt.Sprintf("credpool.Transport{keys: %d, ok: %d, exhausted: %d, dead: %d, strategy: %s}",
 		n.OK+n.Exhausted+n.Dead, n.OK, n.Exhausted, n.Dead, t.cfg.strategy)
 }
-
-// Format makes every fmt verb (%v, %+v, %#v, %s, %x...) print String, for a
-// Transport and a pointer to one alike, so that no way of printing a
-// Transport can reach its keys.
-func (t Transport) Format(f fmt.State, _ rune) { fmt.Fprint(f, t.String()) }
 
 // emit logs a state change and hands it to the user's callback. It is called
 // with no lock held.

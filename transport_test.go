@@ -107,7 +107,7 @@ func TestRotationDoesNotSpendRetryBudget(t *testing.T) {
 		}
 		return reply{status: 401, body: bodyInvalidKey}
 	})
-	tr := newTransport(t, keys, WithStrategy(FillFirst), WithMaxAttempts(2))
+	tr := newTransport(t, keys, WithStrategy(FillFirst), WithMaxRetries(1))
 	status, _ := get(t, tr, p.URL)
 	assert.Equal(t, 200, status)
 	assert.Len(t, p.keys(), 9, "eight dead keys, then the good one")
@@ -118,24 +118,24 @@ func TestRotationDoesNotSpendRetryBudget(t *testing.T) {
 
 func TestTransientRetriesAreBounded(t *testing.T) {
 	p := newProvider(t, func(string, int) reply { return reply{status: 503, body: "still down"} })
-	tr := newTransport(t, []string{keyA, keyB}, WithMaxAttempts(3))
+	tr := newTransport(t, []string{keyA, keyB}, WithMaxRetries(2))
 	status, body := get(t, tr, p.URL)
 	assert.Equal(t, 503, status, "the last response is handed back")
 	assert.Equal(t, "still down", body)
 	assert.Len(t, p.keys(), 3)
-	for _, s := range tr.Status() {
+	for _, s := range tr.Keys() {
 		assert.Equal(t, StateOK, s.State, "a server's trouble is not the key's")
 	}
-	assert.Equal(t, uint64(3), tr.Status()[0].Failures+tr.Status()[1].Failures)
+	assert.Equal(t, uint64(3), tr.Keys()[0].Failures+tr.Keys()[1].Failures)
 }
 
-func TestNoAttemptBeyondKeysPlusMaxAttempts(t *testing.T) {
+func TestNoAttemptBeyondKeysPlusRetries(t *testing.T) {
 	// Every key is rate limited with a zero wait: each comes straight back,
 	// which would loop forever without the overall bound.
 	p := newProvider(t, func(string, int) reply {
 		return reply{status: 429, header: map[string]string{"Retry-After": "0"}, body: bodyRateLimit}
 	})
-	tr := newTransport(t, []string{keyA, keyB, keyC}, WithMaxAttempts(2))
+	tr := newTransport(t, []string{keyA, keyB, keyC}, WithMaxRetries(1))
 	status, _ := get(t, tr, p.URL)
 	assert.Equal(t, 429, status)
 	assert.Len(t, p.keys(), 3+2)
@@ -272,7 +272,7 @@ func TestNoBufferingWhenNoRetryIsPossible(t *testing.T) {
 		r.Body.Close()
 		return answer(r, 200, "ok"), nil
 	})
-	tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(1), WithMaxWait(0))
+	tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(0), WithMaxWait(0))
 	req, err := http.NewRequest(http.MethodPost, "http://api.test/", body)
 	require.NoError(t, err)
 	resp, err := tr.RoundTrip(req)
@@ -293,7 +293,7 @@ func TestResetRevivesAndWakesWaiters(t *testing.T) {
 	})
 	tr := newTransport(t, []string{keyA})
 	getWithin(t, tr, p.URL, 100*time.Millisecond)
-	require.Equal(t, StateExhausted, tr.Status()[0].State)
+	require.Equal(t, StateExhausted, tr.Keys()[0].State)
 
 	revoked.Store(false)
 	time.AfterFunc(30*time.Millisecond, tr.Reset)
@@ -301,19 +301,19 @@ func TestResetRevivesAndWakesWaiters(t *testing.T) {
 	status, _ := get(t, tr, p.URL) // waits for the 10 s cooldown, woken by Reset
 	assert.Equal(t, 200, status)
 	assert.Less(t, time.Since(start), 5*time.Second)
-	assert.Equal(t, StateOK, tr.Status()[0].State)
-	assert.Empty(t, tr.Status()[0].Reason, "a reset key has no past to show")
+	assert.Equal(t, StateOK, tr.Keys()[0].State)
+	assert.Empty(t, tr.Keys()[0].Reason, "a reset key has no past to show")
 }
 
 func TestResetRevivesDeadKeys(t *testing.T) {
 	p := newProvider(t, func(string, int) reply { return reply{status: 401, body: bodyRevoked} })
 	tr := newTransport(t, []string{keyA, keyB})
 	get(t, tr, p.URL)
-	for _, s := range tr.Status() {
+	for _, s := range tr.Keys() {
 		require.Equal(t, StateDead, s.State)
 	}
 	tr.Reset()
-	for _, s := range tr.Status() {
+	for _, s := range tr.Keys() {
 		assert.Equal(t, StateOK, s.State)
 	}
 }
@@ -342,7 +342,7 @@ func TestLateVerdictAfterResetIsIgnored(t *testing.T) {
 	resp := <-done
 	require.NotNil(t, resp)
 	resp.Body.Close()
-	assert.Equal(t, StateOK, tr.Status()[0].State, "a response to an attempt from before Reset must not kill the key")
+	assert.Equal(t, StateOK, tr.Keys()[0].State, "a response to an attempt from before Reset must not kill the key")
 }
 
 func TestBlamesTheKeyActuallySent(t *testing.T) {
@@ -662,8 +662,8 @@ func TestTransportErrors(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, int32(2), calls.Load())
-		assert.Equal(t, StateOK, tr.Status()[0].State)
-		assert.Equal(t, uint64(1), tr.Status()[0].Failures)
+		assert.Equal(t, StateOK, tr.Keys()[0].State)
+		assert.Equal(t, uint64(1), tr.Keys()[0].Failures)
 	})
 	t.Run("unretryable error is returned at once", func(t *testing.T) {
 		tr := newTransport(t, []string{keyA}, WithBase(http.DefaultTransport))
@@ -671,7 +671,7 @@ func TestTransportErrors(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "unsupported protocol scheme")
 		assert.True(t, strings.HasPrefix(err.Error(), "credpool: "))
-		assert.Equal(t, uint64(1), tr.Status()[0].Requests)
+		assert.Equal(t, uint64(1), tr.Keys()[0].Requests)
 	})
 	t.Run("budget spent on network errors hands back the last provider response", func(t *testing.T) {
 		var calls atomic.Int32
@@ -681,7 +681,7 @@ func TestTransportErrors(t *testing.T) {
 			}
 			return nil, errors.New("read: connection reset by peer")
 		})
-		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(3))
+		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(2))
 		resp, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -704,7 +704,7 @@ func TestTransportErrors(t *testing.T) {
 	})
 	t.Run("errors wrap the cause", func(t *testing.T) {
 		base := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, errBoom })
-		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(2))
+		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(1))
 		_, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 		assert.ErrorIs(t, err, errBoom)
 	})
@@ -715,7 +715,7 @@ func TestTransportErrors(t *testing.T) {
 			resp.Body = readCloser{strings.NewReader("ok"), closerFunc(func() error { closed = true; return nil })}
 			return resp, errBoom
 		})
-		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(1))
+		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(0))
 		resp, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 		assert.Nil(t, resp)
 		assert.ErrorIs(t, err, errBoom)
@@ -723,7 +723,7 @@ func TestTransportErrors(t *testing.T) {
 	})
 	t.Run("base gives neither", func(t *testing.T) {
 		base := roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, nil })
-		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxAttempts(1))
+		tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(0))
 		resp, err := tr.RoundTrip(httptestRequest(t, "http://api.test/"))
 		assert.Nil(t, resp)
 		assert.EqualError(t, err, "credpool: key sk-…1111: base RoundTripper returned neither a response nor an error")
@@ -817,16 +817,16 @@ func TestCooledKeyReturnsAfterReset(t *testing.T) {
 		mu.Unlock()
 	}))
 	get(t, tr, p.URL)
-	assert.Equal(t, StateExhausted, tr.Status()[0].State)
+	assert.Equal(t, StateExhausted, tr.Keys()[0].State)
 	time.Sleep(40 * time.Millisecond)
-	assert.Equal(t, StateOK, tr.Status()[0].State, "Status reports an ended cooldown as OK")
+	assert.Equal(t, StateOK, tr.Keys()[0].State, "Keys reports an ended cooldown as OK")
 	get(t, tr, p.URL)
 	assert.Equal(t, []string{keyA, keyB, keyA}, p.keys())
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, changes, 2)
-	assert.Equal(t, StateChange{Index: 0, Label: tr.Status()[0].Label, From: StateOK, To: StateExhausted, Reason: ReasonRateLimit, Status: 429, ResetAt: changes[0].ResetAt}, changes[0])
-	assert.Equal(t, StateChange{Index: 0, Label: tr.Status()[0].Label, From: StateExhausted, To: StateOK}, changes[1])
+	assert.Equal(t, StateChange{Index: 0, Label: tr.Keys()[0].Label, From: StateOK, To: StateExhausted, Reason: ReasonRateLimit, Status: 429, ResetAt: changes[0].ResetAt}, changes[0])
+	assert.Equal(t, StateChange{Index: 0, Label: tr.Keys()[0].Label, From: StateExhausted, To: StateOK}, changes[1])
 }
 
 func TestCooldownsMergeToLaterDeadline(t *testing.T) {
@@ -838,8 +838,8 @@ func TestCooldownsMergeToLaterDeadline(t *testing.T) {
 	require.True(t, changed)
 	_, changed = tr.pool.fail(l, verdict{reason: ReasonRateLimit}, 429, now, time.Minute)
 	assert.False(t, changed, "a shorter cooldown does not cut a longer one")
-	assert.Equal(t, later, tr.Status()[0].ResetAt)
-	assert.Equal(t, ReasonBilling, tr.Status()[0].Reason)
+	assert.Equal(t, later, tr.Keys()[0].ResetAt)
+	assert.Equal(t, ReasonBilling, tr.Keys()[0].Reason)
 }
 
 func TestDeadKeyStaysDeadOnLaterVerdicts(t *testing.T) {
@@ -849,7 +849,7 @@ func TestDeadKeyStaysDeadOnLaterVerdicts(t *testing.T) {
 	_, changed := tr.pool.fail(l, verdict{reason: ReasonRateLimit}, 429, time.Now(), time.Millisecond)
 	assert.False(t, changed)
 	time.Sleep(2 * time.Millisecond)
-	assert.Equal(t, StateDead, tr.Status()[0].State)
+	assert.Equal(t, StateDead, tr.Keys()[0].State)
 }
 
 func TestCallbackMayCallBack(t *testing.T) {
@@ -857,7 +857,7 @@ func TestCallbackMayCallBack(t *testing.T) {
 	var tr *Transport
 	var statuses atomic.Int32
 	tr = newTransport(t, []string{keyA}, WithOnStateChange(func(StateChange) {
-		_ = tr.Status() // would deadlock if a lock were held
+		_ = tr.Keys() // would deadlock if a lock were held
 		statuses.Add(1)
 	}))
 	done := make(chan struct{})
@@ -920,7 +920,7 @@ func TestConcurrentKeysDyingMidRun(t *testing.T) {
 		}
 		return reply{status: 200, body: "ok"}
 	})
-	tr := newTransport(t, keys, WithMaxAttempts(6))
+	tr := newTransport(t, keys, WithMaxRetries(5))
 	var wg sync.WaitGroup
 	var failures atomic.Int32
 	for w := 0; w < workers; w++ {
@@ -942,7 +942,7 @@ func TestConcurrentKeysDyingMidRun(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Zero(t, failures.Load(), "ten dead keys of twenty never fail a request")
-	for i, s := range tr.Status() {
+	for i, s := range tr.Keys() {
 		if i < 10 {
 			assert.Equal(t, StateDead, s.State, "key %d", i)
 		} else {

@@ -16,7 +16,7 @@ import (
 // ends while it waits.
 func (c *call) backOff(ctx context.Context, hint time.Duration) error {
 	c.transient++
-	if c.transient >= c.t.cfg.maxAttempts {
+	if c.transient > c.t.cfg.maxRetries {
 		return errBudget
 	}
 	if c.backoff == nil {

@@ -128,7 +128,7 @@ func New(opts ...Option) *Metrics {
 	return m
 }
 
-// Observe sets the Transport whose Status and Stats are read at scrape time.
+// Observe sets the Transport whose Keys and Stats are read at scrape time.
 // Call it once, after credpool.New. A later call switches to another
 // Transport, whose counts Prometheus then sees as a counter reset; nil stops
 // observing, leaving only the histogram.
@@ -173,7 +173,7 @@ func (m *Metrics) descs() []*prometheus.Desc {
 	return d
 }
 
-// Collect reads the observed Transport's Status and Stats and sends their
+// Collect reads the observed Transport's Keys and Stats and sends their
 // metrics, with the latency histogram. Before Observe it sends only the
 // histogram. It implements prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
@@ -182,7 +182,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	if t == nil {
 		return
 	}
-	status, stats := t.Status(), t.Stats()
+	status, stats := t.Keys(), t.Stats()
 
 	byState := make(map[credpool.State]int, len(states))
 	for _, s := range status {

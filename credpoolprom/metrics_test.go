@@ -81,7 +81,7 @@ func TestScrape(t *testing.T) {
 	assert.Equal(t, stats.Attempts, total, "histogram count equals Stats.Attempts")
 
 	// Per-key series, by redacted label.
-	status := tr.Status()
+	status := tr.Keys()
 	require.Len(t, status, len(testKeys))
 	for i, st := range status {
 		key := testKeys[i]

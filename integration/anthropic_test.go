@@ -5,7 +5,7 @@ package integration_test
 // Recommended SDK retry setting: option.WithMaxRetries(0), or 1 at most.
 // credpool already replays a request on another key at once when a key is
 // revoked, rate limited or out of credit, and backs off on 529 and 5xx
-// (WithMaxAttempts, 4 by default). The SDK's default of 2 retries wraps all
+// (4 attempts: WithMaxRetries, 3 by default). The SDK's default of 2 retries wraps all
 // of that three times over: TestAnthropicRetriesCombine measures 12 upstream
 // attempts for one call during a 529 storm (4 with retries off) and 18 during
 // a rate limit on every key (6 with retries off). anthropic-sdk-go has no

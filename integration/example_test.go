@@ -24,7 +24,7 @@ import (
 // placeholder, and its retries are off because credpool rotates and backs off.
 func Example_openai() {
 	pool, err := credpool.New([]string{os.Getenv("OPENAI_KEY_1"), os.Getenv("OPENAI_KEY_2")},
-		credpool.OpenAI(), credpool.WithHosts("api.openai.com"))
+		credpool.WithHosts("api.openai.com"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func Example_anthropic() {
 // go-openai: it has no retries of its own, so there is nothing to turn off.
 func Example_goOpenAI() {
 	pool, err := credpool.New([]string{os.Getenv("OPENAI_KEY_1"), os.Getenv("OPENAI_KEY_2")},
-		credpool.OpenAI(), credpool.WithHosts("api.openai.com"))
+		credpool.WithHosts("api.openai.com"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -6,7 +6,7 @@ package integration_test
 // genai's default and makes one HTTP request per call; if you set it, use
 // Attempts: 2 at most. credpool already replays a request on another key at
 // once when a key is invalid or out of quota, and backs off on 503 UNAVAILABLE
-// (WithMaxAttempts, 4 by default). An empty RetryOptions means 5 attempts
+// (4 attempts: WithMaxRetries, 3 by default). An empty RetryOptions means 5 attempts
 // with waits from 1 s to 60 s: TestGenAIRetriesCombine measures 20 upstream
 // attempts for one call during a 503 storm (4 with RetryOptions nil), and
 // once every key is out of its daily quota, genai's retries turn the

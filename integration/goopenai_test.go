@@ -6,8 +6,8 @@ package integration_test
 // HTTP request per call and has no retries of its own, so credpool's rotation
 // and backoff are all the retrying there is: TestGoOpenAIRetries measures 4
 // upstream attempts for one call during a 503 storm (credpool's
-// WithMaxAttempts) and 6 during a rate limit on every key (keys +
-// WithMaxAttempts). Do not wrap the client in a retry loop of your own.
+// 1 + WithMaxRetries) and 6 during a rate limit on every key (keys +
+// WithMaxRetries + 1). Do not wrap the client in a retry loop of your own.
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func TestGoOpenAIPlainCall(t *testing.T) {
 	for _, k := range openAIKeys {
 		u.script(k, openAIOK)
 	}
-	pool := newPool(t, openAIKeys, credpool.OpenAI())
+	pool := newPool(t, openAIKeys)
 	client := newGoOpenAIClient(u, pool)
 
 	for range 2 {
@@ -57,7 +57,7 @@ func TestGoOpenAIStream(t *testing.T) {
 	held := newHeldStream()
 	u.script(openAIKeys[0], openAIRevoked)
 	u.script(openAIKeys[1], held.serve(openAIChunks...))
-	pool := newPool(t, openAIKeys, credpool.OpenAI())
+	pool := newPool(t, openAIKeys)
 	client := newGoOpenAIClient(u, pool)
 
 	req := goOpenAIRequest
@@ -95,7 +95,7 @@ func TestGoOpenAIKeyFailures(t *testing.T) {
 			u := newOpenAIServer(t)
 			u.script(openAIKeys[0], tt.first)
 			u.script(openAIKeys[1], openAIOK)
-			pool := newPool(t, openAIKeys, credpool.OpenAI())
+			pool := newPool(t, openAIKeys)
 			client := newGoOpenAIClient(u, pool)
 
 			res, err := client.CreateChatCompletion(context.Background(), goOpenAIRequest)
@@ -134,7 +134,7 @@ func TestGoOpenAIRetries(t *testing.T) {
 			for _, k := range openAIKeys {
 				u.script(k, tt.every)
 			}
-			pool := newPool(t, openAIKeys, credpool.OpenAI())
+			pool := newPool(t, openAIKeys)
 			client := newGoOpenAIClient(u, pool)
 
 			_, err := client.CreateChatCompletion(context.Background(), goOpenAIRequest)

@@ -260,10 +260,10 @@ func newPool(t *testing.T, keys []string, opts ...credpool.Option) *credpool.Tra
 	return pool
 }
 
-// requireKey checks one key's state and reason in Status.
+// requireKey checks one key's state and reason in Keys.
 func requireKey(t *testing.T, pool *credpool.Transport, index int, state credpool.State, reason credpool.Reason) credpool.KeyStatus {
 	t.Helper()
-	st := pool.Status()
+	st := pool.Keys()
 	require.Greater(t, len(st), index)
 	s := st[index]
 	require.Equal(t, state, s.State, "key %d (%s)", index, s.Label)

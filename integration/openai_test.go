@@ -5,7 +5,7 @@ package integration_test
 // Recommended SDK retry setting: option.WithMaxRetries(0), or 1 at most.
 // credpool already replays a request on another key at once when a key is
 // revoked, rate limited or out of quota, and backs off on 5xx
-// (WithMaxAttempts, 4 by default). The SDK's default of 2 retries wraps all of
+// (4 attempts: WithMaxRetries, 3 by default). The SDK's default of 2 retries wraps all of
 // that three times over: TestOpenAIRetriesCombine measures 12 upstream
 // attempts for one call during a 503 storm (4 with retries off) and 18 during
 // a rate limit on every key (6 with retries off); and once every key is out
@@ -110,7 +110,7 @@ func TestOpenAIPlainCall(t *testing.T) {
 	for _, k := range openAIKeys {
 		u.script(k, openAIOK)
 	}
-	pool := newPool(t, openAIKeys, credpool.OpenAI())
+	pool := newPool(t, openAIKeys)
 	client := newOpenAIClient(u, pool)
 
 	for range 2 {
@@ -132,7 +132,7 @@ func TestOpenAIStream(t *testing.T) {
 	held := newHeldStream()
 	u.script(openAIKeys[0], openAIRevoked) // the stream starts on the second key
 	u.script(openAIKeys[1], held.serve(openAIChunks...))
-	pool := newPool(t, openAIKeys, credpool.OpenAI())
+	pool := newPool(t, openAIKeys)
 	client := newOpenAIClient(u, pool)
 
 	stream := client.Chat.Completions.NewStreaming(context.Background(), openAIParams)
@@ -170,7 +170,7 @@ func TestOpenAIKeyFailures(t *testing.T) {
 			u := newOpenAIServer(t)
 			u.script(openAIKeys[0], tt.first)
 			u.script(openAIKeys[1], openAIOK)
-			pool := newPool(t, openAIKeys, credpool.OpenAI())
+			pool := newPool(t, openAIKeys)
 			client := newOpenAIClient(u, pool)
 
 			res, err := client.Chat.Completions.New(context.Background(), openAIParams)
@@ -205,13 +205,13 @@ func TestOpenAIRetriesCombine(t *testing.T) {
 		noKeys  bool
 		status  int // of the *openai.Error, when the provider's error reaches the caller
 	}{
-		// 503: credpool backs off and retries WithMaxAttempts (4) times per SDK attempt.
+		// 503: credpool makes 1 + WithMaxRetries (3) attempts per SDK attempt.
 		{"503 storm, SDK default retries", openAIStorm, -1, map[string]int{"0": 4, "1": 4, "2": 4}, false, 503},
 		{"503 storm, SDK 1 retry", openAIStorm, 1, map[string]int{"0": 4, "1": 4}, false, 503},
 		{"503 storm, SDK retries off", openAIStorm, 0, map[string]int{"0": 4}, false, 503},
 		// 429 on every key: credpool rotates, waits out the cooldowns (20 ms,
 		// doubling each time a key fails its first request back: strikes),
-		// and stops at keys + WithMaxAttempts (2 + 4) attempts per SDK attempt.
+		// and stops at keys + WithMaxRetries + 1 (2 + 4) attempts per SDK attempt.
 		{"429 everywhere, SDK default retries", openAILimitedShort, -1, map[string]int{"0": 6, "1": 6, "2": 6}, false, 429},
 		{"429 everywhere, SDK 1 retry", openAILimitedShort, 1, map[string]int{"0": 6, "1": 6}, false, 429},
 		{"429 everywhere, SDK retries off", openAILimitedShort, 0, map[string]int{"0": 6}, false, 429},
@@ -228,7 +228,7 @@ func TestOpenAIRetriesCombine(t *testing.T) {
 			for _, k := range openAIKeys {
 				u.script(k, tt.every)
 			}
-			pool := newPool(t, openAIKeys, credpool.OpenAI())
+			pool := newPool(t, openAIKeys)
 			opts := []option.RequestOption{option.WithMaxRetryDelay(50 * time.Millisecond)}
 			if tt.retries >= 0 {
 				opts = append(opts, option.WithMaxRetries(tt.retries))

@@ -53,11 +53,11 @@ func Example() {
 	resp.Body.Close()
 
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if replicaB.Status()[0].State == credpool.StateDead {
+		if replicaB.Keys()[0].State == credpool.StateDead {
 			break
 		}
 	}
-	fmt.Println("replica B:", replicaB.Status()[0].Label, replicaB.Status()[0].State)
+	fmt.Println("replica B:", replicaB.Keys()[0].Label, replicaB.Keys()[0].State)
 	// With a Redis running, it prints:
 	// replica B: sk-…KED0 dead
 }

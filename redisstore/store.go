@@ -21,7 +21,7 @@
 //
 // A record is
 //
-//	{"key":"<fingerprint>","state":"exhausted","reason":"rate_limit","reset_s":1767225600,"reset_ns":0,"epoch":"0"}
+//	{"fingerprint":"<fingerprint>","state":"exhausted","reason":"rate_limit","reset_s":1767225600,"reset_ns":0,"epoch":"0"}
 //
 // reset_s and reset_ns are the end of a cooldown (Record.ResetAt) in Unix
 // seconds and nanoseconds, the zero time when there is none; epoch counts the
@@ -250,7 +250,7 @@ func (s *Store) load(ctx context.Context, fps []string) (records []credpool.Reco
 			continue
 		}
 		r, err := decode(value)
-		if err == nil && r.Key != fps[i] {
+		if err == nil && r.Fingerprint != fps[i] {
 			err = errors.New("holds the record of another fingerprint")
 		}
 		if err != nil {
@@ -294,27 +294,27 @@ func unique(keys []string) []string {
 // atomic step (see the package documentation).
 func (s *Store) Save(ctx context.Context, r credpool.Record) error {
 	switch {
-	case r.Key == "":
+	case r.Fingerprint == "":
 		return errors.New("redisstore: save: record without a key")
 	case !validState(r.State):
-		return fmt.Errorf("redisstore: save %s: unknown state %q", r.Key, r.State)
+		return fmt.Errorf("redisstore: save %s: unknown state %q", r.Fingerprint, r.State)
 	case r.Epoch > maxEpoch:
-		return fmt.Errorf("redisstore: save %s: epoch %d is past any number of resets", r.Key, r.Epoch)
+		return fmt.Errorf("redisstore: save %s: epoch %d is past any number of resets", r.Fingerprint, r.Epoch)
 	}
 	expireAt := "" // never
 	if r.State == credpool.StateExhausted && r.Epoch == 0 && !r.ResetAt.IsZero() {
 		expireAt = strconv.FormatInt(r.ResetAt.Add(s.margin).UnixMilli(), 10)
 	}
-	keys := []string{s.prefix + r.Key}
+	keys := []string{s.prefix + r.Fingerprint}
 	value := encode(r)
 	for {
-		err := saveScript.Run(ctx, s.client, keys, value, r.Key, s.channel, expireAt).Err()
+		err := saveScript.Run(ctx, s.client, keys, value, r.Fingerprint, s.channel, expireAt).Err()
 		if err == nil {
 			s.down.Store(false)
 			return nil
 		}
 		if !s.waitOut(ctx, err) {
-			return fmt.Errorf("redisstore: save %s: %w", r.Key, err)
+			return fmt.Errorf("redisstore: save %s: %w", r.Fingerprint, err)
 		}
 	}
 }
@@ -401,7 +401,7 @@ func (s *Store) Watch(ctx context.Context, keys []string, apply func(credpool.Re
 			}
 		case *redis.Message:
 			r, err := decode(m.Payload)
-			if err != nil || !want[r.Key] {
+			if err != nil || !want[r.Fingerprint] {
 				continue // not ours to read, or another pool's key
 			}
 			apply(r)
@@ -456,12 +456,12 @@ func isTimeout(err error) bool {
 // wire is a record as Redis holds it (see the package documentation).
 // Decoding requires every field but reason.
 type wire struct {
-	Key     string          `json:"key"`
-	State   credpool.State  `json:"state"`
-	Reason  credpool.Reason `json:"reason,omitempty"`
-	ResetS  *int64          `json:"reset_s"`
-	ResetNS *int64          `json:"reset_ns"`
-	Epoch   string          `json:"epoch"`
+	Fingerprint string          `json:"fingerprint"`
+	State       credpool.State  `json:"state"`
+	Reason      credpool.Reason `json:"reason,omitempty"`
+	ResetS      *int64          `json:"reset_s"`
+	ResetNS     *int64          `json:"reset_ns"`
+	Epoch       string          `json:"epoch"`
 }
 
 // zeroUnix is the zero time.Time in Unix seconds.
@@ -469,7 +469,7 @@ var zeroUnix = time.Time{}.Unix()
 
 func encode(r credpool.Record) string {
 	sec, nsec := r.ResetAt.Unix(), int64(r.ResetAt.Nanosecond())
-	b, err := json.Marshal(wire{Key: r.Key, State: r.State, Reason: r.Reason, ResetS: &sec, ResetNS: &nsec,
+	b, err := json.Marshal(wire{Fingerprint: r.Fingerprint, State: r.State, Reason: r.Reason, ResetS: &sec, ResetNS: &nsec,
 		Epoch: strconv.FormatUint(r.Epoch, 10)})
 	if err != nil {
 		panic("redisstore: encoding a record: " + err.Error()) // strings and numbers always encode
@@ -490,7 +490,7 @@ func decode(s string) (credpool.Record, error) {
 	}
 	epoch, err := strconv.ParseUint(w.Epoch, 10, 64)
 	switch {
-	case w.Key == "":
+	case w.Fingerprint == "":
 		return credpool.Record{}, errors.New("no key")
 	case !validState(w.State):
 		return credpool.Record{}, errors.New("unknown state")
@@ -501,7 +501,7 @@ func decode(s string) (credpool.Record, error) {
 	case w.ResetS == nil || w.ResetNS == nil || *w.ResetNS < 0 || *w.ResetNS >= int64(time.Second):
 		return credpool.Record{}, errors.New("no valid reset time")
 	}
-	r := credpool.Record{Key: w.Key, State: w.State, Reason: w.Reason, Epoch: epoch}
+	r := credpool.Record{Fingerprint: w.Fingerprint, State: w.State, Reason: w.Reason, Epoch: epoch}
 	if *w.ResetS != zeroUnix || *w.ResetNS != 0 {
 		r.ResetAt = time.Unix(*w.ResetS, *w.ResetNS).UTC()
 	}
@@ -552,7 +552,7 @@ local function numcmp(a, b)
 end
 local rank = {ok = 0, exhausted = 1, dead = 2}
 local function valid(r, fp)
-  return type(r) == 'table' and r.key == fp and type(r.state) == 'string' and rank[r.state] ~= nil
+  return type(r) == 'table' and r.fingerprint == fp and type(r.state) == 'string' and rank[r.state] ~= nil
     and type(r.epoch) == 'string' and (r.epoch == '0' or string.find(r.epoch, '^[1-9]%d*$') ~= nil)
     and numcmp(r.epoch, maxEpoch) <= 0
     and type(r.reset_s) == 'number' and type(r.reset_ns) == 'number'

@@ -35,7 +35,7 @@ func (r *recorder) all() []credpool.Record {
 func (r *recorder) last() map[string]credpool.Record {
 	out := map[string]credpool.Record{}
 	for _, rec := range r.all() {
-		out[rec.Key] = rec
+		out[rec.Fingerprint] = rec
 	}
 	return out
 }
@@ -89,11 +89,11 @@ func TestSaveMergesLikeRecordMerge(t *testing.T) {
 	// The core's table, but with cooldowns that end in the future: one that
 	// has ended expires from Redis at once (TestCooldownRecordsExpire).
 	now := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
-	ok0 := credpool.Record{Key: "k", State: credpool.StateOK, Epoch: 0}
-	dead0 := credpool.Record{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent, Epoch: 0}
-	ok1 := credpool.Record{Key: "k", State: credpool.StateOK, Epoch: 1}
-	soon := credpool.Record{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: now.Add(time.Minute)}
-	late := credpool.Record{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonBilling, ResetAt: now.Add(time.Hour)}
+	ok0 := credpool.Record{Fingerprint: "k", State: credpool.StateOK, Epoch: 0}
+	dead0 := credpool.Record{Fingerprint: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent, Epoch: 0}
+	ok1 := credpool.Record{Fingerprint: "k", State: credpool.StateOK, Epoch: 1}
+	soon := credpool.Record{Fingerprint: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: now.Add(time.Minute)}
+	late := credpool.Record{Fingerprint: "k", State: credpool.StateExhausted, Reason: credpool.ReasonBilling, ResetAt: now.Add(time.Hour)}
 	cases := []struct {
 		name string
 		a, b credpool.Record
@@ -102,7 +102,7 @@ func TestSaveMergesLikeRecordMerge(t *testing.T) {
 		{"dead beats ok", ok0, dead0, dead0},
 		{"a stale ok never resurrects a dead key", dead0, ok0, dead0},
 		{"a newer Reset beats dead", dead0, ok1, ok1},
-		{"dead after the Reset beats it", ok1, credpool.Record{Key: "k", State: credpool.StateDead, Epoch: 1}, credpool.Record{Key: "k", State: credpool.StateDead, Epoch: 1}},
+		{"dead after the Reset beats it", ok1, credpool.Record{Fingerprint: "k", State: credpool.StateDead, Epoch: 1}, credpool.Record{Fingerprint: "k", State: credpool.StateDead, Epoch: 1}},
 		{"cooldowns merge to the later", soon, late, late},
 		{"cooldowns merge to the later, either order", late, soon, late},
 		{"a cooldown beats ok", ok0, soon, soon},
@@ -140,7 +140,7 @@ func TestMergeLawsThroughRedis(t *testing.T) {
 	reasons := []credpool.Reason{"", credpool.ReasonRateLimit, credpool.ReasonBilling, credpool.ReasonAuth, credpool.ReasonAuthPermanent}
 	epochs := []uint64{0, 1, 2, 9, 10, 99, 100, 1 << 31, maxEpoch - 1, maxEpoch}
 	random := func(key string) credpool.Record {
-		r := credpool.Record{Key: key, State: states[rng.IntN(3)], Reason: reasons[rng.IntN(len(reasons))], Epoch: epochs[rng.IntN(len(epochs))]}
+		r := credpool.Record{Fingerprint: key, State: states[rng.IntN(3)], Reason: reasons[rng.IntN(len(reasons))], Epoch: epochs[rng.IntN(len(epochs))]}
 		if rng.IntN(4) > 0 {
 			r.ResetAt = base.Add(time.Duration(rng.IntN(3))*time.Minute + time.Duration(rng.IntN(3)))
 		}
@@ -188,15 +188,15 @@ func TestConcurrentSavesNeverLoseAKill(t *testing.T) {
 		for w := 0; w < writers; w++ {
 			var mine []credpool.Record
 			for j := 0; j < 3; j++ {
-				r := credpool.Record{Key: key, State: credpool.StateOK}
+				r := credpool.Record{Fingerprint: key, State: credpool.StateOK}
 				if rng.IntN(2) == 0 {
-					r = credpool.Record{Key: key, State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit,
+					r = credpool.Record{Fingerprint: key, State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit,
 						ResetAt: future.Add(time.Duration(rng.IntN(1000)) * time.Millisecond)}
 				}
 				mine = append(mine, r)
 			}
 			if w == killer {
-				mine[rng.IntN(len(mine))] = credpool.Record{Key: key, State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+				mine[rng.IntN(len(mine))] = credpool.Record{Fingerprint: key, State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 			}
 			for _, r := range mine {
 				if prev, ok := want[key]; ok {
@@ -252,7 +252,7 @@ func TestCooldownRecordsExpire(t *testing.T) {
 	key := func(fp string) string { return "{credpool}:key:" + fp }
 
 	reset := time.Now().Add(300 * time.Millisecond)
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "cool", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: reset}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "cool", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: reset}))
 	ttl := pttl(t, client, key("cool"))
 	assert.True(t, ttl > 0 && ttl <= 400, "expires at the reset plus the margin: PTTL %d ms", ttl)
 	records, err := store.Load(ctx, []string{"cool"})
@@ -266,26 +266,26 @@ func TestCooldownRecordsExpire(t *testing.T) {
 	assert.Zero(t, client.DBSize(ctx).Val(), "nothing of it is left in Redis")
 
 	// A cooldown that has already ended is gone at once: it means "ok".
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "over", State: credpool.StateExhausted, ResetAt: time.Now().Add(-time.Hour)}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "over", State: credpool.StateExhausted, ResetAt: time.Now().Add(-time.Hour)}))
 	assert.Zero(t, client.Exists(ctx, key("over")).Val())
 
 	// The default margin.
-	require.NoError(t, New(client).Save(ctx, credpool.Record{Key: "default", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
+	require.NoError(t, New(client).Save(ctx, credpool.Record{Fingerprint: "default", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
 	ttl = pttl(t, client, key("default"))
 	assert.True(t, ttl > 69_000 && ttl <= 70_000, "a minute plus DefaultExpiryMargin: PTTL %d ms", ttl)
 
 	// A later cooldown moves the expiry; an earlier one does not.
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Hour)}))
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Second)}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Hour)}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "longer", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Second)}))
 	assert.Greater(t, pttl(t, client, key("longer")), int64(59*time.Minute/time.Millisecond))
 
 	// Nothing else expires: not a kill, even of a cooling key, nor anything
 	// after a Reset.
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "killed", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "killed", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "cool1", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute), Epoch: 1}))
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "ok1", State: credpool.StateOK, Epoch: 1}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "killed", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute)}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "killed", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "cool1", State: credpool.StateExhausted, ResetAt: time.Now().Add(time.Minute), Epoch: 1}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "ok1", State: credpool.StateOK, Epoch: 1}))
 	for _, fp := range []string{"killed", "cool1", "ok1"} {
 		assert.Equal(t, int64(-1), pttl(t, client, key(fp)), "%s never expires", fp)
 	}
@@ -298,11 +298,11 @@ func TestResetEventsPersist(t *testing.T) {
 	client := newClient(t, srv.addr())
 	ctx := context.Background()
 	store := New(client, WithExpiryMargin(0))
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "k", State: credpool.StateOK, Epoch: 1}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "k", State: credpool.StateOK, Epoch: 1}))
 	// After the Reset the key cools briefly: that record must outlive its
 	// cooldown, or a replica would load nothing and keep the key dead.
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit,
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit,
 		ResetAt: time.Now().Add(50 * time.Millisecond), Epoch: 1}))
 	time.Sleep(200 * time.Millisecond)
 	r, ok := stored(t, client, DefaultNamespace, "k")
@@ -312,7 +312,7 @@ func TestResetEventsPersist(t *testing.T) {
 	late := watch(t, New(client), "k") // a replica that was down
 	require.Eventually(t, func() bool { return len(late.all()) == 1 }, time.Second, time.Millisecond)
 	assert.Equal(t, r, late.all()[0])
-	local := credpool.Record{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+	local := credpool.Record{Fingerprint: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 	assert.Equal(t, credpool.StateExhausted, local.Merge(late.all()[0]).State, "its dead key is revived (and cooling)")
 }
 
@@ -322,11 +322,11 @@ func TestResetEventsPersist(t *testing.T) {
 func corruptRecords() map[string]string {
 	return map[string]string{
 		"fp-json":  `sk-proj-NOT-A-RECORD-0123456789`,
-		"fp-other": encode(credpool.Record{Key: "fp-elsewhere", State: credpool.StateDead}),
-		"fp-state": `{"key":"fp-state","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`,
-		"fp-epoch": encode(credpool.Record{Key: "fp-epoch", State: credpool.StateDead, Epoch: math.MaxUint64}),
-		"fp-past":  encode(credpool.Record{Key: "fp-past", State: credpool.StateDead, Epoch: maxEpoch + 1}),
-		"fp-type":  `{"key":"fp-type","state":"dead","reset_s":0,"reset_ns":0,"epoch":7}`,
+		"fp-other": encode(credpool.Record{Fingerprint: "fp-elsewhere", State: credpool.StateDead}),
+		"fp-state": `{"fingerprint":"fp-state","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`,
+		"fp-epoch": encode(credpool.Record{Fingerprint: "fp-epoch", State: credpool.StateDead, Epoch: math.MaxUint64}),
+		"fp-past":  encode(credpool.Record{Fingerprint: "fp-past", State: credpool.StateDead, Epoch: maxEpoch + 1}),
+		"fp-type":  `{"fingerprint":"fp-type","state":"dead","reset_s":0,"reset_ns":0,"epoch":7}`,
 	}
 }
 
@@ -337,9 +337,9 @@ var leaks = []string{"sk-proj", "NOT-A-RECORD", "fp-elsewhere", "zombie", "18446
 func goodRecords(t *testing.T, store *Store) []credpool.Record {
 	t.Helper()
 	good := []credpool.Record{
-		{Key: "fp-dead", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent},
-		{Key: "fp-cool", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Now().UTC().Add(time.Hour).Truncate(time.Second)},
-		{Key: "fp-reset", State: credpool.StateOK, Epoch: maxEpoch},
+		{Fingerprint: "fp-dead", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent},
+		{Fingerprint: "fp-cool", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Now().UTC().Add(time.Hour).Truncate(time.Second)},
+		{Fingerprint: "fp-reset", State: credpool.StateOK, Epoch: maxEpoch},
 	}
 	for _, r := range good {
 		require.NoError(t, store.Save(context.Background(), r))
@@ -417,12 +417,12 @@ func TestWatchGoesOnPastCorruptRecords(t *testing.T) {
 		require.NoError(t, client.Publish(ctx, store.channel, v).Err())
 	}
 	require.NoError(t, client.Publish(ctx, store.channel, "").Err())
-	require.NoError(t, client.Publish(ctx, store.channel, `{"key":"fp-dead","state":"ok","epoch":"99"}`).Err())
+	require.NoError(t, client.Publish(ctx, store.channel, `{"fingerprint":"fp-dead","state":"ok","epoch":"99"}`).Err())
 	// Saving over a corrupt record fails, and publishes nothing.
-	err := store.Save(ctx, credpool.Record{Key: "fp-state", State: credpool.StateDead})
+	err := store.Save(ctx, credpool.Record{Fingerprint: "fp-state", State: credpool.StateDead})
 	require.ErrorContains(t, err, "corrupt record at {credpool}:key:fp-state")
 
-	next := credpool.Record{Key: "fp-cool", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+	next := credpool.Record{Fingerprint: "fp-cool", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 	require.NoError(t, store.Save(ctx, next))
 	require.Eventually(t, func() bool { return len(rec.all()) == len(good)+1 }, 2*time.Second, time.Millisecond,
 		"the watch goes on past them")
@@ -438,7 +438,7 @@ func TestSaveRefusesToMergeIntoCorruptRecords(t *testing.T) {
 	store := New(client)
 	plant(t, client, DefaultNamespace)
 	for fp, v := range corruptRecords() {
-		err := store.Save(ctx, credpool.Record{Key: fp, State: credpool.StateDead, Epoch: maxEpoch})
+		err := store.Save(ctx, credpool.Record{Fingerprint: fp, State: credpool.StateDead, Epoch: maxEpoch})
 		require.Error(t, err, fp)
 		assert.Contains(t, err.Error(), "corrupt record at {credpool}:key:"+fp)
 		assert.False(t, unreachable(err), "no outage: waiting would not help")
@@ -446,12 +446,12 @@ func TestSaveRefusesToMergeIntoCorruptRecords(t *testing.T) {
 	}
 
 	for _, bad := range []string{
-		`{"key":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":"01"}`,
-		`{"key":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":1}`,
-		`{"key":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":"4294967297"}`,
-		`{"key":"k","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`,
-		`{"key":"k","state":"dead","reset_ns":0,"epoch":"1"}`,
-		`{"key":"k","state":"dead","reset_s":0,"reset_ns":1000000000,"epoch":"1"}`,
+		`{"fingerprint":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":"01"}`,
+		`{"fingerprint":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":1}`,
+		`{"fingerprint":"k","state":"dead","reset_s":0,"reset_ns":0,"epoch":"4294967297"}`,
+		`{"fingerprint":"k","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`,
+		`{"fingerprint":"k","state":"dead","reset_ns":0,"epoch":"1"}`,
+		`{"fingerprint":"k","state":"dead","reset_s":0,"reset_ns":1000000000,"epoch":"1"}`,
 		`{"state":"dead","reset_s":0,"reset_ns":0,"epoch":"1"}`,
 		`[1,2]`, `null`, ``, `sk-proj-secret`,
 	} {
@@ -474,9 +474,9 @@ func TestOnlyTheRecordsAskedFor(t *testing.T) {
 	store := New(client)
 	otherClient := newClient(t, srv.addr())
 	other := New(otherClient) // another pool, in the same namespace
-	a := credpool.Record{Key: "fp-a", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+	a := credpool.Record{Fingerprint: "fp-a", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 	require.NoError(t, other.Save(ctx, a))
-	require.NoError(t, other.Save(ctx, credpool.Record{Key: "fp-b", State: credpool.StateDead}))
+	require.NoError(t, other.Save(ctx, credpool.Record{Fingerprint: "fp-b", State: credpool.StateDead}))
 	bad := plant(t, otherClient, DefaultNamespace) // of keys this pool does not hold
 
 	records, err := store.Load(ctx, []string{"fp-a"})
@@ -485,9 +485,9 @@ func TestOnlyTheRecordsAskedFor(t *testing.T) {
 
 	rec := watch(t, store, "fp-a")
 	assert.Equal(t, []credpool.Record{a}, rec.all())
-	require.NoError(t, other.Save(ctx, credpool.Record{Key: "fp-b", State: credpool.StateOK, Epoch: 1}))
-	require.NoError(t, other.Save(ctx, credpool.Record{Key: "fp-c", State: credpool.StateDead}))
-	a1 := credpool.Record{Key: "fp-a", State: credpool.StateOK, Epoch: 1}
+	require.NoError(t, other.Save(ctx, credpool.Record{Fingerprint: "fp-b", State: credpool.StateOK, Epoch: 1}))
+	require.NoError(t, other.Save(ctx, credpool.Record{Fingerprint: "fp-c", State: credpool.StateDead}))
+	a1 := credpool.Record{Fingerprint: "fp-a", State: credpool.StateOK, Epoch: 1}
 	require.NoError(t, other.Save(ctx, a1))
 	require.Eventually(t, func() bool { return len(rec.all()) == 2 }, 2*time.Second, time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
@@ -512,7 +512,7 @@ func TestLoadReportsOutageAtOnce(t *testing.T) {
 	})
 	ctx := context.Background()
 	store := New(client)
-	require.NoError(t, store.Save(ctx, credpool.Record{Key: "k", State: credpool.StateDead}))
+	require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "k", State: credpool.StateDead}))
 	srv.kill()
 	for i := 0; i < 2; i++ {
 		start := time.Now()
@@ -548,12 +548,12 @@ func TestLoadIsOneRoundTrip(t *testing.T) {
 			case 0:
 				continue // no record
 			case 1:
-				r = credpool.Record{Key: fps[i], State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+				r = credpool.Record{Fingerprint: fps[i], State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 			case 2:
-				r = credpool.Record{Key: fps[i], State: credpool.StateExhausted, Reason: credpool.ReasonBilling,
+				r = credpool.Record{Fingerprint: fps[i], State: credpool.StateExhausted, Reason: credpool.ReasonBilling,
 					ResetAt: time.Date(2100, 1, 1, 0, 0, 0, i, time.UTC)}
 			case 3:
-				r = credpool.Record{Key: fps[i], State: credpool.StateOK, Epoch: uint64(i)}
+				r = credpool.Record{Fingerprint: fps[i], State: credpool.StateOK, Epoch: uint64(i)}
 			}
 			want = append(want, r)
 			pipe.Set(ctx, "{credpool}:key:"+fps[i], encode(r), 0)
@@ -597,8 +597,8 @@ func TestSaveRefusesBadRecords(t *testing.T) {
 	defer client.Close()
 	store := New(client)
 	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{State: credpool.StateDead}), "without a key")
-	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{Key: "k", State: "zombie"}), "unknown state")
-	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{Key: "k", State: credpool.StateOK, Epoch: maxEpoch + 1}),
+	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{Fingerprint: "k", State: "zombie"}), "unknown state")
+	assert.ErrorContains(t, store.Save(context.Background(), credpool.Record{Fingerprint: "k", State: credpool.StateOK, Epoch: maxEpoch + 1}),
 		"past any number of resets")
 }
 
@@ -619,7 +619,7 @@ func TestNamespacesAreSeparate(t *testing.T) {
 	ctx := context.Background()
 	a, b := New(client, WithNamespace("a")), New(client, WithNamespace("b"))
 	recB := watch(t, b, "k")
-	require.NoError(t, a.Save(ctx, credpool.Record{Key: "k", State: credpool.StateDead}))
+	require.NoError(t, a.Save(ctx, credpool.Record{Fingerprint: "k", State: credpool.StateDead}))
 	_, ok := stored(t, client, "a", "k")
 	assert.True(t, ok)
 	_, ok = stored(t, client, "b", "k")
@@ -638,10 +638,10 @@ func TestNamespacesAreSeparate(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	for _, r := range []credpool.Record{
-		{Key: "k", State: credpool.StateOK},
-		{Key: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent, Epoch: maxEpoch},
-		{Key: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)},
-		{Key: "k", State: credpool.StateExhausted, ResetAt: time.Date(1960, 1, 1, 0, 0, 0, 999_999_999, time.UTC)},
+		{Fingerprint: "k", State: credpool.StateOK},
+		{Fingerprint: "k", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent, Epoch: maxEpoch},
+		{Fingerprint: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)},
+		{Fingerprint: "k", State: credpool.StateExhausted, ResetAt: time.Date(1960, 1, 1, 0, 0, 0, 999_999_999, time.UTC)},
 	} {
 		got, err := decode(encode(r))
 		require.NoError(t, err)
@@ -649,11 +649,11 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	// A time in another zone comes back as the same instant, in UTC.
 	local := time.Date(2030, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))
-	got, err := decode(encode(credpool.Record{Key: "k", State: credpool.StateExhausted, ResetAt: local}))
+	got, err := decode(encode(credpool.Record{Fingerprint: "k", State: credpool.StateExhausted, ResetAt: local}))
 	require.NoError(t, err)
 	assert.True(t, local.Equal(got.ResetAt))
 	// An epoch past maxEpoch is refused, as the core refuses it.
-	_, err = decode(encode(credpool.Record{Key: "k", State: credpool.StateOK, Epoch: maxEpoch + 1}))
+	_, err = decode(encode(credpool.Record{Fingerprint: "k", State: credpool.StateOK, Epoch: maxEpoch + 1}))
 	assert.ErrorContains(t, err, "epoch past any number of resets")
 }
 

@@ -32,7 +32,7 @@ func sharedKill(t *testing.T, newClient func() redis.UniversalClient) {
 	}
 	assert.Equal(t, 1, p.count(keys[0]), "B never sends the dead key")
 	c := newTransport(t, New(newClient()), keys, credpool.WithBase(p.Client().Transport))
-	require.Eventually(t, func() bool { return c.Status()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return c.Keys()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
 	for _, tr := range []*credpool.Transport{a, b, c} {
 		require.NoError(t, tr.Close())
 	}
@@ -84,10 +84,10 @@ func TestCluster(t *testing.T) {
 		client := newCluster()
 		store := New(client, WithNamespace("script"))
 		future := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
-		cool := credpool.Record{Key: "k1", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: future}
-		dead := credpool.Record{Key: "k2", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+		cool := credpool.Record{Fingerprint: "k1", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: future}
+		dead := credpool.Record{Fingerprint: "k2", State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 		require.NoError(t, store.Save(ctx, cool))
-		require.NoError(t, store.Save(ctx, credpool.Record{Key: "k1", State: credpool.StateOK}))
+		require.NoError(t, store.Save(ctx, credpool.Record{Fingerprint: "k1", State: credpool.StateOK}))
 		require.NoError(t, store.Save(ctx, dead))
 		got, ok := stored(t, client, "script", "k1")
 		require.True(t, ok)
@@ -142,7 +142,7 @@ func TestSentinel(t *testing.T) {
 	b := newTransport(t, New(newFailover()), keys, credpool.WithBase(p.Client().Transport), credpool.WithOnStateChange(onB.onStateChange))
 	waitWatchers(t, newFailover(), 2)
 	require.Eventually(t, func() bool {
-		return a.Status()[0].State == credpool.StateDead && b.Status()[0].State == credpool.StateDead
+		return a.Keys()[0].State == credpool.StateDead && b.Keys()[0].State == credpool.StateDead
 	}, time.Second, time.Millisecond, "A and B loaded the kill of sharedKill")
 	replicaClient := newClient(t, replica.addr())
 	require.Eventually(t, func() bool { return len(replicaClient.Keys(ctx, "{credpool}:key:*").Val()) > 0 },
@@ -163,7 +163,7 @@ func TestSentinel(t *testing.T) {
 		time.Since(failedOver).Round(time.Millisecond))
 	c := newTransport(t, New(newFailover()), keys, credpool.WithBase(p.Client().Transport))
 	require.Eventually(t, func() bool {
-		s := c.Status()
+		s := c.Keys()
 		return s[0].State == credpool.StateDead && s[1].State == credpool.StateDead
 	}, time.Second, time.Millisecond, "a new replica loads both kills from the promoted master")
 }

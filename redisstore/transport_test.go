@@ -116,7 +116,7 @@ func TestKillPropagatesToOtherReplica(t *testing.T) {
 	assert.Less(t, p99, 100*time.Millisecond)
 
 	// On B every killed key is out of rotation, without B ever sending it.
-	for i, s := range b.Status() {
+	for i, s := range b.Keys() {
 		if i < n-1 {
 			require.Equal(t, credpool.StateDead, s.State, "key %d", i)
 			require.Equal(t, credpool.ReasonAuthPermanent, s.Reason, "key %d", i)
@@ -202,7 +202,7 @@ func TestRedisKilledMidRun(t *testing.T) {
 	p.revoke("/a", keys[2])
 	onA.awaitKill(t, 2, time.Second)
 	time.Sleep(time.Until(down.Add(outage)))
-	assert.Equal(t, credpool.StateOK, b.Status()[2].State, "B cannot know yet")
+	assert.Equal(t, credpool.StateOK, b.Keys()[2].State, "B cannot know yet")
 
 	// Redis returns, empty.
 	restart := time.Now()
@@ -247,7 +247,7 @@ func TestRestartKeepsDeadKeyDead(t *testing.T) {
 	first := newTransport(t, New(newClient(t, srv.addr())), keys, credpool.WithStrategy(credpool.FillFirst),
 		credpool.WithBase(p.Client().Transport), salt)
 	require.Equal(t, 200, get(t, first, p.URL))
-	require.Equal(t, credpool.StateDead, first.Status()[0].State)
+	require.Equal(t, credpool.StateDead, first.Keys()[0].State)
 	require.NoError(t, first.Close())
 
 	observer := newClient(t, srv.addr())
@@ -257,7 +257,7 @@ func TestRestartKeepsDeadKeyDead(t *testing.T) {
 
 	second := newTransport(t, New(newClient(t, srv.addr())), keys, credpool.WithStrategy(credpool.FillFirst),
 		credpool.WithBase(p.Client().Transport), salt)
-	require.Eventually(t, func() bool { return second.Status()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return second.Keys()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
 	require.Equal(t, 200, get(t, second, p.URL))
 	assert.Equal(t, 1, p.count(keys[0]), "after the restart the dead key is never sent")
 
@@ -292,7 +292,7 @@ func TestReplicaCutOffLearnsOfReset(t *testing.T) {
 	waitWatchers(t, observer, 2)
 
 	require.Equal(t, 200, get(t, e, p.URL))
-	require.Eventually(t, func() bool { return d.Status()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return d.Keys()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
 
 	cut.partition()
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "store unavailable") }, 2*time.Second, time.Millisecond)
@@ -303,11 +303,11 @@ func TestReplicaCutOffLearnsOfReset(t *testing.T) {
 		return ok && r.Epoch == 1 && r.State == credpool.StateOK
 	}, time.Second, time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
-	require.Equal(t, credpool.StateDead, d.Status()[0].State, "D is cut off")
+	require.Equal(t, credpool.StateDead, d.Keys()[0].State, "D is cut off")
 
 	cut.heal()
 	healed := time.Now()
-	require.Eventually(t, func() bool { return d.Status()[0].State == credpool.StateOK }, 2*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return d.Keys()[0].State == credpool.StateOK }, 2*time.Second, time.Millisecond,
 		"D learns of the Reset")
 	t.Logf("the cut-off replica learned of the Reset %v after it could reach Redis again", time.Since(healed).Round(time.Millisecond))
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "store available again") }, time.Second, time.Millisecond)
@@ -343,11 +343,11 @@ func TestSilentConnectionIsDetected(t *testing.T) {
 	}
 	require.Equal(t, 200, get(t, e, p.URL))
 	time.Sleep(300 * time.Millisecond)
-	require.Equal(t, credpool.StateOK, d.Status()[0].State, "D cannot know")
+	require.Equal(t, credpool.StateOK, d.Keys()[0].State, "D cannot know")
 
 	px.thaw()
 	thawed := time.Now()
-	require.Eventually(t, func() bool { return d.Status()[0].State == credpool.StateDead }, 5*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return d.Keys()[0].State == credpool.StateDead }, 5*time.Second, time.Millisecond,
 		"D catches up")
 	t.Logf("the replica behind a frozen link caught up %v after it thawed", time.Since(thawed).Round(time.Millisecond))
 	assert.Equal(t, 1, strings.Count(logs.String(), "store unavailable"), "one outage, logged once:\n%s", logs.String())
@@ -372,7 +372,7 @@ func TestDroppedConnectionResyncs(t *testing.T) {
 
 	ctx := context.Background()
 	fp := credpool.Fingerprint(salt, keys[0])
-	kill := credpool.Record{Key: fp, State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
+	kill := credpool.Record{Fingerprint: fp, State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}
 	_, err := newClient(t, srv.addr()).TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub")
 		saveScript.Eval(ctx, pipe, []string{store.prefix + fp}, encode(kill), fp, store.channel, "")
@@ -385,7 +385,7 @@ func TestDroppedConnectionResyncs(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("no reload after the connection dropped")
 	}
-	require.Eventually(t, func() bool { return d.Status()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return d.Keys()[0].State == credpool.StateDead }, time.Second, time.Millisecond)
 	assert.NotContains(t, logs.String(), "store unavailable", "a dropped connection that comes back at once is no outage")
 }
 
@@ -403,15 +403,15 @@ func TestNewLoadsPastCorruptRecord(t *testing.T) {
 	}
 	ctx := context.Background()
 	observer := newClient(t, srv.addr())
-	require.NoError(t, New(observer).Save(ctx, credpool.Record{Key: fps[0], State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
+	require.NoError(t, New(observer).Save(ctx, credpool.Record{Fingerprint: fps[0], State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
 	require.NoError(t, observer.Set(ctx, "{credpool}:key:"+fps[1],
-		`{"key":"`+fps[1]+`","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`, 0).Err())
+		`{"fingerprint":"`+fps[1]+`","state":"zombie","reset_s":0,"reset_ns":0,"epoch":"1"}`, 0).Err())
 
 	var logs lockedBuffer
 	tr := newTransport(t, New(newClient(t, srv.addr())), keys, credpool.WithStrategy(credpool.FillFirst),
 		credpool.WithBase(p.Client().Transport), credpool.WithStoreSalt(salt),
 		credpool.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	status := tr.Status()
+	status := tr.Keys()
 	assert.Equal(t, credpool.StateDead, status[0].State, "loaded before New returned")
 	assert.Equal(t, credpool.StateOK, status[1].State)
 	for i := 0; i < 5; i++ {
@@ -433,9 +433,9 @@ func TestRestartNeverSendsKnownBadKeys(t *testing.T) {
 	keys := testKeys(3)
 	ctx := context.Background()
 	seed := New(newClient(t, srv.addr()))
-	require.NoError(t, seed.Save(ctx, credpool.Record{Key: credpool.Fingerprint([]byte("credpool/v1"), keys[0]),
+	require.NoError(t, seed.Save(ctx, credpool.Record{Fingerprint: credpool.Fingerprint([]byte("credpool/v1"), keys[0]),
 		State: credpool.StateDead, Reason: credpool.ReasonAuthPermanent}))
-	require.NoError(t, seed.Save(ctx, credpool.Record{Key: credpool.Fingerprint([]byte("credpool/v1"), keys[1]),
+	require.NoError(t, seed.Save(ctx, credpool.Record{Fingerprint: credpool.Fingerprint([]byte("credpool/v1"), keys[1]),
 		State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: time.Now().Add(time.Hour)}))
 	for range 10 {
 		tr := newTransport(t, New(newClient(t, srv.addr())), keys, credpool.WithBase(p.Client().Transport))

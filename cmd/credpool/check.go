@@ -1,6 +1,6 @@
 // check.go is the check command: one cheap GET per key, each key alone in a
-// Transport of its own with no retries, and a table of which keys are
-// alive, dead or cooling.
+// Transport of its own with no retries, and a table of which keys are ok,
+// exhausted or dead.
 
 package main
 
@@ -33,10 +33,11 @@ type checkOptions struct {
 func checkFlags() (*flag.FlagSet, *checkOptions) {
 	o := new(checkOptions)
 	fs := newFlagSet("check", "--base-url URL [flags]", `Send one cheap GET (by default a list of models) with each key alone, with no
-retry, and print which keys are alive, dead (revoked or invalid) or cooling
-(rate-limited or out of credit), and when the cooling ones return.
+retry, and print which keys are ok (answered with a success), exhausted
+(rate-limited or out of credit: cooling until RESET IN) or dead (revoked or
+invalid).
 
-The exit status is 0 when every key is alive, 1 otherwise.
+The exit status is 0 when every key is ok, 1 otherwise.
 `)
 	fs.StringVar(&o.preset, "preset", "", "the provider `name`, for its auth header: "+presetNames()+" (default: Authorization: Bearer)")
 	fs.StringVar(&o.baseURL, "upstream", "", "the API's base `URL`, as the provider documents it, e.g. https://api.openai.com/v1 (required)")
@@ -59,7 +60,7 @@ type checkResult struct {
 	err     error
 }
 
-func (r checkResult) alive() bool {
+func (r checkResult) ok() bool {
 	return r.err == nil && r.status >= 200 && r.status < 300 && r.state == credpool.StateOK
 }
 
@@ -138,7 +139,7 @@ func checkKey(ctx context.Context, key string, target *url.URL, header http.Head
 	var r checkResult
 	opts = append(append([]credpool.Option(nil), opts...),
 		credpool.WithBase(base), credpool.WithHosts(target.Host),
-		credpool.WithMaxAttempts(1), credpool.WithMaxWait(0),
+		credpool.WithMaxRetries(0), credpool.WithMaxWait(0),
 		credpool.WithOnStateChange(func(c credpool.StateChange) { r.suspect = r.suspect || c.Suspect != "" }))
 	t, err := credpool.New([]string{key}, opts...)
 	if err != nil {
@@ -148,7 +149,7 @@ func checkKey(ctx context.Context, key string, target *url.URL, header http.Head
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil {
-		return checkResult{label: t.Status()[0].Label, err: err}
+		return checkResult{label: t.Keys()[0].Label, err: err}
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -159,7 +160,7 @@ func checkKey(ctx context.Context, key string, target *url.URL, header http.Head
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 	}
-	s := t.Status()[0]
+	s := t.Keys()[0]
 	r.label, r.state, r.reason, r.resetAt, r.err = s.Label, s.State, s.Reason, s.ResetAt, err
 	if r.reason == credpool.ReasonAuthPermanent {
 		// Alone in its pool, a rejected key is only cooled by the outage
@@ -170,11 +171,11 @@ func checkKey(ctx context.Context, key string, target *url.URL, header http.Head
 }
 
 // printCheck prints the table and a summary, and reports whether every key
-// is alive.
+// is ok.
 func printCheck(w io.Writer, results []checkResult) bool {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LABEL\tSTATUS\tSTATE\tREASON\tRESET IN")
-	var alive, dead, cooling, suspects int
+	var ok, exhausted, dead, suspects int
 	for _, r := range results {
 		status := "error"
 		if r.err == nil {
@@ -183,30 +184,30 @@ func printCheck(w io.Writer, results []checkResult) bool {
 		reason, resetIn := cells(r.reason, r.resetAt)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.label, status, r.state, reason, resetIn)
 		switch {
-		case r.alive():
-			alive++
+		case r.ok():
+			ok++
 		case r.state == credpool.StateDead:
 			dead++
 		case r.state == credpool.StateExhausted:
-			cooling++
+			exhausted++
 		}
 		if r.suspect {
 			suspects++
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d of %s alive, %d dead, %d cooling, %d failed otherwise.\n",
-		alive, plural(len(results), "key"), dead, cooling, len(results)-alive-dead-cooling)
+	fmt.Fprintf(w, "\n%d of %s ok, %d exhausted, %d dead, %d failed otherwise.\n",
+		ok, plural(len(results), "key"), exhausted, dead, len(results)-ok-exhausted-dead)
 	for _, r := range results {
 		switch {
 		case r.err != nil && !errors.Is(r.err, credpool.ErrNoKeys):
 			fmt.Fprintf(w, "%s: %v\n", r.label, r.err)
-		case r.err == nil && r.state == credpool.StateOK && !r.alive():
+		case r.err == nil && r.state == credpool.StateOK && !r.ok():
 			fmt.Fprintf(w, "%s: HTTP %d is not a success: check --upstream and --path\n", r.label, r.status)
 		}
 	}
 	if dead == len(results) && suspects > 0 {
 		fmt.Fprintln(w, "Every key was rejected: if they are not all revoked, check --upstream and --preset (the auth header).")
 	}
-	return alive == len(results)
+	return ok == len(results)
 }

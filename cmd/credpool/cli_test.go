@@ -96,13 +96,13 @@ func TestCheck(t *testing.T) {
 	t.Setenv("TEST_CHECK_KEYS", strings.Join([]string{goodKey, revokedKey, limitedKey}, "\n"))
 	code, out, errOut := runCLI(t, "check", "--preset", "openai", "--base-url", up.URL, "--keys-env", "TEST_CHECK_KEYS")
 	t.Log("\n" + out)
-	assert.Equal(t, exitFail, code, "not every key is alive: %s", errOut)
+	assert.Equal(t, exitFail, code, "not every key is ok: %s", errOut)
 	lines := strings.Split(out, "\n")
 	assert.Regexp(t, `^LABEL\s+STATUS\s+STATE\s+REASON\s+RESET IN$`, lines[0])
 	assert.Regexp(t, `^sk-…GOOD\s+200\s+ok\s+-\s+-$`, lines[1])
 	assert.Regexp(t, `^sk-…REVK\s+401\s+dead\s+auth_permanent\s+-$`, lines[2])
 	assert.Regexp(t, `^sk-…LIMT\s+429\s+exhausted\s+rate_limit\s+(9m5\d|10m0)s$`, lines[3])
-	assert.Contains(t, out, "1 of 3 keys alive, 1 dead, 1 cooling, 0 failed otherwise.")
+	assert.Contains(t, out, "1 of 3 keys ok, 1 exhausted, 1 dead, 0 failed otherwise.")
 	for _, k := range []string{goodKey, revokedKey, limitedKey} {
 		assert.NotContains(t, out+errOut, k)
 	}
@@ -114,8 +114,8 @@ func TestCheck(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "keys")
 	require.NoError(t, os.WriteFile(file, []byte("# alive ones\n"+goodKey+"\n"+good2Key+"\n"), 0o600))
 	code, out, errOut = runCLI(t, "check", "--base-url", up.URL, "--keys-file", file, "--path", "/v1/chat/completions")
-	assert.Equal(t, exitOK, code, "every key is alive: %s%s", out, errOut)
-	assert.Contains(t, out, "2 of 2 keys alive")
+	assert.Equal(t, exitOK, code, "every key is ok: %s%s", out, errOut)
+	assert.Contains(t, out, "2 of 2 keys ok")
 }
 
 func TestCheckReportsUnreachable(t *testing.T) {
@@ -126,7 +126,7 @@ func TestCheckReportsUnreachable(t *testing.T) {
 	code, out, _ := runCLI(t, "check", "--base-url", url, "--keys-env", "TEST_CHECK_KEYS", "--timeout", "5s")
 	assert.Equal(t, exitFail, code)
 	assert.Regexp(t, `sk-…GOOD\s+error\s+ok`, out)
-	assert.Contains(t, out, "0 of 1 key alive")
+	assert.Contains(t, out, "0 of 1 key ok")
 	assert.NotContains(t, out, goodKey)
 }
 

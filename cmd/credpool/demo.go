@@ -83,7 +83,7 @@ func runDemo(ctx context.Context, out output, args []string) error {
 	tl := collect(results, &progress{con: con, total: o.n, start: start})
 	elapsed := time.Since(start)
 
-	status := t.Status()
+	status := t.Keys()
 	fmt.Fprintln(w)
 	printSummary(w, tl, o.n, o.c, elapsed)
 	fmt.Fprintln(w)
@@ -120,7 +120,7 @@ func newDemoTransport(serverURL string, concurrency int, con *console, watch *de
 		credpool.WithOnStateChange(func(c credpool.StateChange) {
 			con.event("state change: " + describe(c))
 			if c.To == credpool.StateDead && c.Index == watch.index {
-				watch.killed(c, t.Status()[c.Index].Requests)
+				watch.killed(c, t.Keys()[c.Index].Requests)
 			}
 		}),
 	)

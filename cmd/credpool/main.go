@@ -1,6 +1,6 @@
 // Command credpool runs a pool of API keys from the command line: a reverse
 // proxy that puts a key from the pool on every request it forwards, a check
-// of which keys are alive, and a demo against a simulated provider.
+// of which keys are ok, and a demo against a simulated provider.
 //
 // Usage:
 //
@@ -62,7 +62,7 @@ func commands() []command {
 	return []command{
 		{"proxy", "serve the pool as a reverse proxy, with a status page and metrics",
 			func() *flag.FlagSet { fs, _ := proxyFlags(); return fs }, runProxy},
-		{"check", "send one cheap request with each key and tell which are alive",
+		{"check", "send one cheap request with each key and tell which are ok, exhausted or dead",
 			func() *flag.FlagSet { fs, _ := checkFlags(); return fs }, runCheck},
 		{"demo", "run the pool against a simulated provider (no network, no keys)",
 			func() *flag.FlagSet { fs, _ := demoFlags(); return fs }, runDemo},

@@ -13,22 +13,22 @@ import (
 
 // preset is a provider, as the --preset flag names it.
 type preset struct {
-	option    func() credpool.Option
-	checkPath string      // check's default path: a cheap GET that needs a valid key
-	header    http.Header // extra headers check sends, such as a required API version
+	option    func() credpool.Option // nil: "Authorization: Bearer", the default
+	checkPath string                 // check's default path: a cheap GET that needs a valid key
+	header    http.Header            // extra headers check sends, such as a required API version
 }
 
 // presets are the names --preset takes.
 var presets = map[string]preset{
-	"openai":     {option: credpool.OpenAI, checkPath: "/v1/models"},
+	"openai":     {checkPath: "/v1/models"},
 	"anthropic":  {option: credpool.Anthropic, checkPath: "/v1/models", header: http.Header{"Anthropic-Version": {"2023-06-01"}}},
 	"gemini":     {option: credpool.Gemini, checkPath: "/v1beta/models"},
 	"azure":      {option: credpool.AzureOpenAI, checkPath: "/openai/models?api-version=2024-10-21"},
-	"openrouter": {option: credpool.OpenRouter, checkPath: "/api/v1/key"},
-	"groq":       {option: credpool.Groq, checkPath: "/openai/v1/models"},
-	"mistral":    {option: credpool.Mistral, checkPath: "/v1/models"},
-	"deepseek":   {option: credpool.DeepSeek, checkPath: "/models"},
-	"xai":        {option: credpool.XAI, checkPath: "/v1/models"},
+	"openrouter": {checkPath: "/api/v1/key"},
+	"groq":       {checkPath: "/openai/v1/models"},
+	"mistral":    {checkPath: "/v1/models"},
+	"deepseek":   {checkPath: "/models"},
+	"xai":        {checkPath: "/v1/models"},
 	"github":     {option: credpool.GitHub, checkPath: "/user", header: http.Header{"Accept": {"application/vnd.github+json"}}},
 }
 
@@ -52,6 +52,9 @@ func lookupPreset(name string) (preset, []credpool.Option, error) {
 	p, ok := presets[strings.ToLower(name)]
 	if !ok {
 		return preset{}, nil, usagef("unknown --preset %q; the presets are %s", name, presetNames())
+	}
+	if p.option == nil {
+		return p, nil, nil
 	}
 	return p, []credpool.Option{p.option()}, nil
 }

@@ -100,7 +100,7 @@ func newProxy(cfg proxyConfig, keys []string) (*proxy, error) {
 
 // labels returns the pool's key labels, in the order of its keys.
 func labels(pool *credpool.Transport) []string {
-	status := pool.Status()
+	status := pool.Keys()
 	out := make([]string, len(status))
 	for i, s := range status {
 		out[i] = s.Label

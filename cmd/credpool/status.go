@@ -75,7 +75,7 @@ func newStoreStatus(pool *credpool.Transport, now time.Time) *storeStatus {
 // status answers GET /credpool/status with every key's state and the
 // store's health.
 func (p *proxy) status(w http.ResponseWriter, _ *http.Request) {
-	all := p.pool.Status()
+	all := p.pool.Keys()
 	out := poolStatus{Keys: make([]keyStatus, len(all)), Store: newStoreStatus(p.pool, time.Now())}
 	for i, s := range all {
 		out.Keys[i] = newKeyStatus(i, s)
@@ -95,7 +95,7 @@ func (p *proxy) reset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, err.Error(), "no_such_key")
 		return
 	}
-	s := newKeyStatus(i, p.pool.Status()[i])
+	s := newKeyStatus(i, p.pool.Keys()[i])
 	p.log.LogAttrs(r.Context(), slog.LevelInfo, "credpool proxy: key reset on request",
 		slog.String("key", s.Label), slog.Int("index", i), slog.String("remote", r.RemoteAddr))
 	writeJSON(w, http.StatusOK, s)
