@@ -3,7 +3,9 @@ package credpool
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 // The comparisons with other libraries, every strategy at 10,000 keys and
@@ -61,7 +63,7 @@ func BenchmarkChoice(b *testing.B) {
 			}
 			b.Run(fmt.Sprintf("strategy=%s/keys=%d", s, n), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					l, _, ok := tr.pool.acquire(-1)
+					l, _, ok := tr.pool.acquire(-1, time.Now)
 					if !ok {
 						b.Fatal("no key")
 					}
@@ -111,5 +113,62 @@ func BenchmarkStoreAttached(b *testing.B) {
 	b.Run("store=attached", func(b *testing.B) { runSuccess(b, shared) })
 	if n := store.saves.Load(); n != 0 {
 		b.Fatalf("%d store calls on the success path", n)
+	}
+}
+
+// classifyCase is one typical error response for BenchmarkClassify.
+type classifyCase struct {
+	name   string
+	status int
+	header http.Header
+	body   []byte
+	want   Reason
+}
+
+// classifyCases are OpenAI's two commonest errors, as testdata/classify has
+// them: a 429 whose message states a wait (so the caller's words are read
+// too), and a dead key's 401.
+var classifyCases = []classifyCase{
+	{"429-rate_limit_exceeded", http.StatusTooManyRequests,
+		http.Header{"X-Ratelimit-Remaining-Tokens": {"0"}, "X-Ratelimit-Reset-Tokens": {"30s"}},
+		[]byte(`{"error":{"message":"Rate limit reached for gpt-4 in organization org-abc123 on tokens per min (TPM): Limit 10000, Used 9348, Requested 5086. Please try again in 26.604s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}`),
+		ReasonRateLimit},
+	{"401-invalid_api_key", http.StatusUnauthorized, http.Header{},
+		[]byte(`{"error":{"message":"Incorrect API key provided: sk-VKMIs***wjh3. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`),
+		ReasonAuthPermanent},
+}
+
+// chatRequest is a typical request that gets those errors: a chat
+// completion, whose body the classifier reads when a verdict rests on words.
+func chatRequest() *http.Request {
+	body := `{"model":"gpt-4","messages":[{"role":"user","content":"Say hello."}]}`
+	req, _ := http.NewRequest(http.MethodPost, "https://api.openai.com/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "bench")
+	return req
+}
+
+// BenchmarkClassify is the classifier's decision on one error response,
+// reading the caller's words afresh as each request's first error does,
+// beside the success path as the baseline in the same run: the ratio is the
+// figure to read, not the absolute times.
+func BenchmarkClassify(b *testing.B) {
+	tr, err := New(benchKeys(1), WithBase(cannedOK{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("case=success", func(b *testing.B) { runSuccess(b, tr) })
+	now := time.Now()
+	for _, c := range classifyCases {
+		b.Run("case="+c.name, func(b *testing.B) {
+			req := chatRequest()
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				e := &echo{req: req, skip: [2]string{"Authorization"}, body: replay{getBody: req.GetBody}, limit: 10 << 20}
+				if v := defaultClassifier.classify(c.status, c.header, c.body, now, e.echoed); v.reason != c.want {
+					b.Fatalf("%s: got %s, want %s", c.name, v.reason, c.want)
+				}
+			}
+		})
 	}
 }

@@ -30,7 +30,17 @@ type call struct {
 	echo      *echo           // the caller's own words, read when a verdict would rest on words
 	waited    time.Duration   // time paused so far, against WithMaxWait
 	worded    bool            // a key already paid for words in this request: see penalize
+	aff       *affinity       // the request's Pin or Session; nil for neither
 }
+
+// step is what a call does after an attempt that did not succeed.
+type step int
+
+const (
+	again    step = iota // send another attempt
+	handBack             // return the provider's last response, or ErrNoKeys if there was none
+	fail                 // return the error that came with the step
+)
 
 // run sends attempts until one succeeds or gives a response to hand back, or
 // until the budget runs out: WithMaxRetries retries after transient failures,
@@ -43,14 +53,24 @@ type call struct {
 func (c *call) run() (*http.Response, error) {
 	limit := len(c.t.pool.slots) + c.t.cfg.maxRetries + 1
 	for waits := 0; c.attempts < limit && waits <= limit; {
-		l, revived, ok := c.t.pool.acquire(c.avoid)
+		var l lease
+		var revived []StateChange
+		var ok bool
+		if c.aff == nil {
+			l, revived, ok = c.t.pool.acquire(c.avoid, time.Now)
+		} else {
+			l, revived, ok = c.aff.acquire(c.t.pool, c.avoid) // Pin or Session: see affinity.go
+		}
 		for _, change := range revived {
 			c.t.emit(c.req.Context(), change)
 		}
+		if !ok && c.pinned() {
+			return c.end(c.pinFailed())
+		}
 		if !ok {
 			waits++
-			if err := c.waitForKey(c.req.Context()); err != nil {
-				return c.giveUp(err)
+			if next, err := c.waitForKey(c.req.Context()); next != again {
+				return c.end(next, err)
 			}
 			continue
 		}
@@ -80,13 +100,23 @@ func (c *call) run() (*http.Response, error) {
 		if err == nil && resp.StatusCode < http.StatusBadRequest {
 			c.dropLast()
 			c.succeed(l, resp.Header)
+			c.labelled(resp, l)
 			return resp, nil
 		}
-		if resp, done, err := c.outcome(l, resp, err); done {
-			return resp, err
+		if next, err := c.outcome(l, resp, err); next != again {
+			return c.end(next, err)
 		}
 	}
 	return c.handBack()
+}
+
+// end ends the call with next, handBack or fail.
+func (c *call) end(next step, err error) (*http.Response, error) {
+	if next == handBack {
+		return c.handBack()
+	}
+	c.dropLast()
+	return nil, err
 }
 
 // heldToContract holds the base to the RoundTripper contract, whatever it
@@ -104,30 +134,13 @@ func heldToContract(resp *http.Response, err error) (*http.Response, error) {
 	return resp, err
 }
 
-// outcome acts on an attempt that failed: an error, or an error response. It
-// reports whether the call is done, and if so with what response or error.
-func (c *call) outcome(l lease, resp *http.Response, err error) (*http.Response, bool, error) {
-	ctx := c.req.Context()
+// outcome acts on an attempt that failed, with an error or an error
+// response, and says what the call does next.
+func (c *call) outcome(l lease, resp *http.Response, err error) (step, error) {
 	if err != nil {
-		retry, err := c.onError(ctx, l, err)
-		switch {
-		case retry:
-			return nil, false, nil
-		case err == nil:
-			resp, err := c.handBack()
-			return resp, true, err
-		}
-		return nil, true, err
+		return c.onError(c.req.Context(), l, err)
 	}
-	done, err := c.onErrorResponse(ctx, l, resp)
-	switch {
-	case err != nil:
-		return nil, true, err
-	case done:
-		resp, err := c.handBack()
-		return resp, true, err
-	}
-	return nil, false, nil
+	return c.onErrorResponse(c.req.Context(), l, resp)
 }
 
 // finish ends every call, deferred by RoundTrip: it closes the caller's body
@@ -159,18 +172,16 @@ func (e *baseFault) Error() string { return e.msg }
 // onError handles an attempt that got no response. A network error worth
 // retrying (by go-retryablehttp's policy) is retried after a backoff without
 // blaming the key. When the retry budget runs out, the provider's last
-// response, if an earlier attempt had one, says more than a network error:
-// onError then returns neither retry nor error, and the call hands it back.
-// Anything else is returned: a broken base, an error no retry can fix, and
-// the context's end, which the error then wraps too.
-func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ error) {
+// response, if an earlier attempt had one, says more than a network error,
+// and is handed back. Anything else fails the call: a broken base, an error
+// no retry can fix, and the context's end, which the error then wraps too.
+func (c *call) onError(ctx context.Context, l lease, err error) (step, error) {
 	c.t.counters.failed(ReasonTransport)
 	if ctx.Err() != nil {
-		c.dropLast()
 		if !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		return false, c.attemptError(l, err)
+		return fail, c.attemptError(l, err)
 	}
 	var fault *baseFault
 	worth := false
@@ -184,22 +195,15 @@ func (c *call) onError(ctx context.Context, l lease, err error) (retry bool, _ e
 		worth = false
 	}
 	if !worth {
-		c.dropLast()
-		return false, c.attemptError(l, err)
+		return fail, c.attemptError(l, err)
 	}
 	c.t.pool.failTransient(l)
 	c.avoid = l.index
-	switch werr := c.backOff(ctx, 0); {
-	case werr == nil:
-		return true, nil
-	case werr == errBudget && c.last != nil:
-		return false, nil
-	case werr == errBudget:
-		return false, c.attemptError(l, err)
-	default:
-		c.dropLast()
-		return false, werr
+	next, werr := c.backOff(ctx, 0)
+	if next == handBack && c.last == nil {
+		return fail, c.attemptError(l, err) // nothing to hand back: the network error says most
 	}
+	return next, werr
 }
 
 // attemptError names the key of a failed attempt by its label, and scrubs the
@@ -222,10 +226,9 @@ func (e *attemptError) Unwrap() error { return e.err }
 
 // onErrorResponse classifies an error response and acts on it: a dead or
 // cooling key is taken out of rotation and the request moves on at once; the
-// provider's trouble gets a backoff; a client error is handed back. It
-// reports whether the call is done, and the context's error if it ended during
-// a backoff. The response is kept as c.last until a newer outcome replaces it.
-func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response) (done bool, _ error) {
+// provider's trouble gets a backoff; a client error is handed back. The
+// response is kept as c.last until a newer outcome replaces it.
+func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response) (step, error) {
 	cfg := c.t.cfg
 	body := peekBody(resp, cfg.maxErrorBody, cfg.errorBodyWait)
 	now := time.Now()
@@ -236,6 +239,7 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 	c.t.counters.failed(v.reason)
 	c.dropLast()
 	c.last = resp
+	c.labelled(resp, l)
 	switch v.reason {
 	case ReasonAuthPermanent, ReasonAuth, ReasonBilling, ReasonRateLimit:
 		if v.prose && c.worded {
@@ -243,58 +247,47 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 			// pays nothing, and its answer goes back. Moving on would send
 			// the request again to keys that may be revoked, some of which
 			// (GitHub's) lock out valid credentials after a few such tries.
-			return true, nil
+			return handBack, nil
 		}
 		c.worded = c.worded || v.prose
 		if !c.body.canReplay() {
 			c.penalize(ctx, l, v, resp.StatusCode, now)
 			c.notReplayed(resp)
-			return true, nil
+			return handBack, nil
 		}
 		retry, err := c.refresh(l, v)
 		if err != nil {
-			c.dropLast()
-			return true, err
+			return fail, err
 		}
 		if !retry {
 			c.penalize(ctx, l, v, resp.StatusCode, now)
+			if c.pinned() {
+				return handBack, nil // a pinned request is never moved to another key
+			}
 			c.t.counters.rotations.Add(1)
 		}
-		return false, nil
+		return again, nil
 	case ReasonOverloaded, ReasonServerError:
 		c.t.pool.failTransient(l)
 		c.avoid = l.index
 		if !c.body.canReplay() {
 			c.notReplayed(resp)
-			return true, nil
+			return handBack, nil
 		}
-		switch err := c.backOff(ctx, v.hint); err {
-		case nil:
-			return false, nil
-		case errBudget:
-			return true, nil
-		default:
-			c.dropLast()
-			return true, err
-		}
+		return c.backOff(ctx, v.hint)
 	}
-	return true, nil
+	return handBack, nil
 }
 
-// penalize takes a key out of rotation for a verdict: for good, or for the
-// provider's hint, or for the reason's cooldown; the pool grows the cooldown
-// of a repeat offender and clamps it to WithMaxCooldown.
+// penalize reports a verdict against a key to the pool, which decides what
+// it does to the key (see pool.fail), and emits the change.
 //
 // Whatever a request carries, a verdict that rests on a message's words alone
 // (v.prose) takes at most one key out of rotation per request: the next one
 // hands the response back instead (see onErrorResponse). Codes are the
 // provider's own, and an invalid_api_key on every key still kills every key.
 func (c *call) penalize(ctx context.Context, l lease, v verdict, status int, now time.Time) {
-	cooldown := c.t.cfg.cooldown[v.reason]
-	if v.hinted {
-		cooldown = v.hint
-	}
-	if change, ok := c.t.pool.fail(l, v, status, now, cooldown); ok {
+	if change, ok := c.t.pool.fail(l, v, status, now); ok {
 		c.t.emit(ctx, change)
 	}
 }
@@ -316,23 +309,10 @@ func (c *call) succeed(l lease, h http.Header) {
 func (c *call) coolSpent(l lease, h http.Header) {
 	now := time.Now()
 	if d, ok := limitReset(h, now); ok {
-		if change, ok := c.t.pool.cool(l, now.Add(clamp(d, c.t.pool.maxCooldown))); ok {
+		if change, ok := c.t.pool.cool(l, now.Add(clamp(d, c.t.pool.maxCooldown)), now); ok {
 			c.t.emit(c.req.Context(), change)
 		}
 	}
-}
-
-// giveUp ends a call that found no key: the last upstream response if there
-// was one, since the provider's own words say more than ours, else err.
-func (c *call) giveUp(err error) (*http.Response, error) {
-	if ctx := c.req.Context(); ctx.Err() != nil {
-		c.dropLast()
-		return nil, err
-	}
-	if c.last != nil {
-		return c.handBack()
-	}
-	return nil, err
 }
 
 // handBack returns the last upstream response to the caller, or ErrNoKeys if
@@ -342,7 +322,7 @@ func (c *call) handBack() (*http.Response, error) {
 		c.last = nil
 		return resp, nil
 	}
-	noKeys, _ := c.t.pool.exhausted()
+	noKeys, _ := c.t.pool.exhausted(time.Now())
 	return nil, noKeys
 }
 

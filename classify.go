@@ -33,8 +33,18 @@ type evidence struct {
 	status int
 	header http.Header
 	info   errorInfo
-	prose  prose
+	prose  prose                    // the message made ready to read: see read
+	ready  bool                     // prose is made
 	echoed func(phrase string) bool // whether the request carries phrase; nil: it carries none
+}
+
+// read returns the message made ready to read. It is made at the first
+// question, so a verdict that the codes decide alone never pays for it.
+func (e *evidence) read() *prose {
+	if !e.ready {
+		e.prose, e.ready = readProse(e.info.message), true
+	}
+	return &e.prose
 }
 
 // code reports whether the body's codes are among s's.
@@ -44,8 +54,9 @@ func (e *evidence) code(s signals) bool { return e.info.hasCode(s.codes...) }
 // evidence that can only spare a key: whoever wrote the words, reading them
 // costs no key anything.
 func (e *evidence) says(s signals) bool {
-	for _, p := range s.phrases {
-		if e.prose.has(p) {
+	msg := e.read()
+	for i, p := range s.phrases {
+		if msg.hasKeyed(p, s.keys[i]) {
 			return true
 		}
 	}
@@ -55,8 +66,9 @@ func (e *evidence) says(s signals) bool {
 // claims reports whether the message says one of s's phrases in words the
 // caller did not send. It is for evidence that costs a key.
 func (e *evidence) claims(s signals) bool {
-	for _, p := range s.phrases {
-		if e.prose.has(p) && (e.echoed == nil || !e.echoed(p)) {
+	msg := e.read()
+	for i, p := range s.phrases {
+		if msg.hasKeyed(p, s.keys[i]) && (e.echoed == nil || !e.echoed(p)) {
 			return true
 		}
 	}
@@ -68,7 +80,6 @@ func (e *evidence) claims(s signals) bool {
 // request carries a phrase; nil when it is known to carry none.
 func (c *classifier) classify(status int, h http.Header, body []byte, now time.Time, echoed func(string) bool) verdict {
 	e := evidence{status: status, header: h, info: parseError(body), echoed: echoed}
-	e.prose = readProse(e.info.message)
 	if t := headerValue(h, "X-Amzn-Errortype"); t != "" { // AWS: "ThrottlingException:http://..."
 		t, _, _ = strings.Cut(t, ":")
 		e.info.codes = append(e.info.codes, strings.ToLower(t))
@@ -218,26 +229,27 @@ func (c *classifier) byStatus(status int) Reason {
 // standard headers (or, without them, the reset of the limit that ran out),
 // Gemini's RetryInfo, a wait in the body's fields, and the message's words.
 // A key must wait for every limit it hit, and a message naming a reset hours
-// away must not be probed every minute.
+// away must not be probed every minute. The words come last: only a wait
+// longer than the others needs the caller's request read.
 func rateLimitHint(e *evidence, now time.Time) (time.Duration, bool) {
 	d, ok := retryAfter(e.header, now)
 	if !ok {
 		d, ok = limitReset(e.header, now)
 	}
-	return longest(d, ok,
+	d, ok = longest(d, ok,
 		func() (time.Duration, bool) { return parseReset(e.info.retryDelay, now) },
-		func() (time.Duration, bool) { return bodyReset(&e.info, now) },
-		func() (time.Duration, bool) { return proseWait(&e.prose, now, e.echoed) })
+		func() (time.Duration, bool) { return bodyReset(&e.info, now) })
+	return proseWaitOver(e.read(), now, e.echoed, d, ok)
 }
 
 // billingHint takes the longest wait a spent quota states: the standard
 // headers, a reset in the body or the headers, and the message's words.
 func billingHint(e *evidence, now time.Time) (time.Duration, bool) {
 	d, ok := retryAfter(e.header, now)
-	return longest(d, ok,
+	d, ok = longest(d, ok,
 		func() (time.Duration, bool) { return bodyReset(&e.info, now) },
-		func() (time.Duration, bool) { return parseReset(headerValue(e.header, "X-Ratelimit-Reset"), now) },
-		func() (time.Duration, bool) { return proseWait(&e.prose, now, e.echoed) })
+		func() (time.Duration, bool) { return parseReset(headerValue(e.header, "X-Ratelimit-Reset"), now) })
+	return proseWaitOver(e.read(), now, e.echoed, d, ok)
 }
 
 // bodyReset reads the reset fields of an error body: an absolute or relative

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // errorInfo is what an error body says, in the form the classifier matches
@@ -21,24 +22,100 @@ type errorInfo struct {
 	html       bool     // a gateway or CDN page, not the API's own answer
 }
 
-// wireError holds the fields providers put in an error object. Fields whose
-// type providers disagree on are raw: OpenRouter's code is a number, OpenAI's
-// a string or null, xAI's error a string, Google's details a list of objects.
+// wireError holds the fields providers put in an error object, decoded in
+// the pass that validates the body. Fields whose type providers disagree
+// on are text, which takes a string or a number and ignores anything else:
+// OpenRouter's code is a number, OpenAI's a string or null, Google's details
+// a list of objects. Absent fields cost nothing.
 type wireError struct {
-	Code     json.RawMessage `json:"code"`
-	Type     json.RawMessage `json:"type"`
-	Status   json.RawMessage `json:"status"`
-	Reason   json.RawMessage `json:"reason"`
-	Message  json.RawMessage `json:"message"`
-	Error    json.RawMessage `json:"error"`             // nested object, or a flat message (xAI)
-	Detail   json.RawMessage `json:"detail"`            // FastAPI style (Mistral)
-	Desc     json.RawMessage `json:"error_description"` // OAuth 2.0 (RFC 6749)
-	Details  json.RawMessage `json:"details"`
-	Metadata json.RawMessage `json:"metadata"`
-	ResetsAt json.RawMessage `json:"resets_at"`
-	ResetAt  json.RawMessage `json:"reset_at"`
-	ResetsIn json.RawMessage `json:"resets_in_seconds"` // ChatGPT's usage_limit_reached
-	Retry    json.RawMessage `json:"retry_after"`       // seconds, in the body
+	Code     text     `json:"code"`
+	Type     text     `json:"type"`
+	Status   text     `json:"status"`
+	Reason   text     `json:"reason"`
+	Message  text     `json:"message"`
+	Error    text     `json:"error"`             // a flat message (xAI) or an OAuth code; an object is read by flatBody or wireBody
+	Detail   text     `json:"detail"`            // FastAPI style (Mistral)
+	Desc     text     `json:"error_description"` // OAuth 2.0 (RFC 6749)
+	Details  details  `json:"details"`
+	Metadata metadata `json:"metadata"`
+	ResetsAt text     `json:"resets_at"`
+	ResetAt  text     `json:"reset_at"`
+	ResetsIn text     `json:"resets_in_seconds"` // ChatGPT's usage_limit_reached
+	Retry    text     `json:"retry_after"`       // seconds, in the body
+}
+
+// flatBody is the top level of the usual error body, which names "error"
+// once, as an object, or not at all: the nested object is decoded in the
+// same pass as the rest. Its Error, being shallower, takes the key from the
+// embedded wireError's; the nested object's own "error" is only text, so no
+// body makes the decoder go deeper.
+type flatBody struct {
+	wireError
+	Error *wireError `json:"error"`
+}
+
+// wireBody is the top level of the other bodies: an "error" that is a string
+// (xAI's message, OAuth's code) or that comes twice. nested decodes each
+// value of "error" on its own and keeps the last, as a decoder keeps the last
+// of any field.
+type wireBody struct {
+	wireError
+	Error nested `json:"error"`
+}
+
+// text is a JSON string's value or a number's text; "" for anything else
+// (null, objects, arrays). Decoded from the body's bytes in place: the
+// outer decode has validated them.
+type text string
+
+func (t *text) UnmarshalJSON(raw []byte) error {
+	*t = text(scalar(raw))
+	return nil
+}
+
+// nested is the top level's "error": a nested error object, or text.
+type nested struct {
+	text  text
+	inner *wireError
+}
+
+// UnmarshalJSON keeps the last "error" of a body that repeats it, as a
+// decoder keeps the last of any field.
+func (n *nested) UnmarshalJSON(raw []byte) error {
+	*n = nested{text: text(scalar(raw))}
+	if raw[0] == '{' {
+		n.inner = new(wireError)
+		if json.Unmarshal(raw, n.inner) != nil {
+			n.inner = nil
+		}
+	}
+	return nil
+}
+
+// details is google.rpc.Status details, kept only if the whole list has the
+// shape wireDetail expects: a list with a stranger in it says nothing.
+type details []wireDetail
+
+func (d *details) UnmarshalJSON(raw []byte) error {
+	var list []wireDetail
+	if json.Unmarshal(raw, &list) != nil {
+		list = nil
+	}
+	*d = list
+	return nil
+}
+
+// metadata is OpenRouter's error metadata, kept only if it has the shape
+// wireMetadata expects.
+type metadata struct {
+	wireMetadata
+	ok bool
+}
+
+func (m *metadata) UnmarshalJSON(raw []byte) error {
+	*m = metadata{}
+	m.ok = json.Unmarshal(raw, &m.wireMetadata) == nil
+	return nil
 }
 
 // wireDetail is one entry of google.rpc.Status details.
@@ -63,25 +140,18 @@ type wireMetadata struct {
 // (plain text, truncated JSON) is taken whole as the message.
 func parseError(body []byte) errorInfo {
 	var info errorInfo
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) > 0 && trimmed[0] == '[' { // Google's streaming endpoints: a list of one error
-		var list []json.RawMessage
-		if json.Unmarshal(trimmed, &list) == nil && len(list) > 0 {
-			trimmed = bytes.TrimSpace(list[0])
-		}
-	}
-	var w wireError
-	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(trimmed, &w) != nil {
+	trimmed := firstOfList(bytes.TrimSpace(body))
+	outer, inner, ok := decodeError(trimmed)
+	if !ok {
 		info.html = len(trimmed) > 0 && trimmed[0] == '<'
 		info.message = decodeMessage(string(trimmed))
 		return info
 	}
-	var msgs []string
-	var inner wireError
-	if len(w.Error) > 0 && w.Error[0] == '{' && json.Unmarshal(w.Error, &inner) == nil {
+	msgs := make([]string, 0, 4)
+	if inner != nil {
 		msgs = inner.collect(&info, msgs)
 	}
-	msgs = w.collect(&info, msgs)
+	msgs = outer.collect(&info, msgs)
 	info.message = decodeMessage(strings.Join(msgs, " | "))
 	if len(msgs) == 1 && isToken(msgs[0]) {
 		info.bare = strings.ToLower(msgs[0])
@@ -89,55 +159,132 @@ func parseError(body []byte) errorInfo {
 	return info
 }
 
+// decodeError decodes an error body that is a JSON object: its fields, and
+// those of the nested error object, if its "error" is one. ok is false for
+// any other body.
+func decodeError(body []byte) (outer, inner *wireError, ok bool) {
+	if len(body) == 0 || body[0] != '{' {
+		return nil, nil, false
+	}
+	if oneErrorKey(body) {
+		var f flatBody
+		err := json.Unmarshal(body, &f)
+		if _, mistyped := err.(*json.UnmarshalTypeError); !mistyped { // else "error" is not an object
+			return &f.wireError, f.Error, err == nil
+		}
+	}
+	var w wireBody
+	if json.Unmarshal(body, &w) != nil {
+		return nil, nil, false
+	}
+	w.wireError.Error = w.Error.text
+	return &w.wireError, w.Error.inner, true
+}
+
+// oneErrorKey reports whether body names the key "error" at most once, at
+// any depth, so that flatBody cannot merge two objects into one. A key that
+// the decoder takes for "error" is spelled so in the body, in any case,
+// unless it has a \u escape: a body with one is not counted on.
+func oneErrorKey(body []byte) bool {
+	if bytes.Contains(body, []byte(`\u`)) {
+		return false
+	}
+	seen := false
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(body[i:], '"')
+		if j < 0 {
+			return true
+		}
+		i += j
+		if isErrorKey(body[i:]) {
+			if seen {
+				return false
+			}
+			seen = true
+		}
+	}
+}
+
+// isErrorKey reports whether s starts with the key "error", in any case,
+// quoted and followed by its colon.
+func isErrorKey(s []byte) bool {
+	if len(s) < 8 || !bytes.EqualFold(s[:7], []byte(`"error"`)) {
+		return false
+	}
+	rest := bytes.TrimLeft(s[7:], " \t\r\n")
+	return len(rest) > 0 && rest[0] == ':'
+}
+
+// firstOfList returns the first element of a JSON list, which is how
+// Google's streaming endpoints send an error; any other body as it is.
+func firstOfList(body []byte) []byte {
+	if len(body) == 0 || body[0] != '[' {
+		return body
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(body, &list) == nil && len(list) > 0 {
+		return bytes.TrimSpace(list[0])
+	}
+	return body
+}
+
 // collect adds what w says to info and returns msgs with w's messages added.
 func (w *wireError) collect(info *errorInfo, msgs []string) []string {
-	for _, raw := range [...]json.RawMessage{w.Code, w.Type, w.Status, w.Reason} {
-		if s := scalar(raw); s != "" {
-			info.codes = append(info.codes, strings.ToLower(s))
+	for _, s := range [...]text{w.Code, w.Type, w.Status, w.Reason} {
+		if s != "" {
+			info.codes = append(info.codes, strings.ToLower(string(s)))
 		}
 	}
-	for _, raw := range [...]json.RawMessage{w.Message, w.Error, w.Detail, w.Desc} {
-		if s := scalar(raw); s != "" {
-			msgs = append(msgs, s)
+	for _, s := range [...]text{w.Message, w.Error, w.Detail, w.Desc} {
+		if s != "" {
+			msgs = append(msgs, string(s))
 		}
 	}
-	if s := scalar(w.Error); isToken(s) {
+	if s := string(w.Error); isToken(s) {
 		info.codes = append(info.codes, strings.ToLower(s)) // OAuth's "error":"invalid_grant"
 	}
-	var details []wireDetail
-	if json.Unmarshal(w.Details, &details) == nil {
-		for _, d := range details {
-			if d.Reason != "" {
-				info.codes = append(info.codes, strings.ToLower(d.Reason))
-			}
-			if d.RetryDelay != "" {
-				info.retryDelay = d.RetryDelay
-			}
-			for _, v := range d.Violations {
-				info.quotaIDs = append(info.quotaIDs, v.QuotaID)
-			}
-			info.field = info.field || len(d.FieldViolations) > 0
+	w.Details.collect(info)
+	if w.Metadata.ok {
+		msgs = w.Metadata.collect(info, msgs)
+	}
+	for _, s := range [...]text{w.ResetsAt, w.ResetAt} {
+		if s != "" {
+			info.reset = string(s)
 		}
 	}
-	var meta wireMetadata
-	if json.Unmarshal(w.Metadata, &meta) == nil {
-		if s := scalar(meta.Raw); s != "" {
-			msgs = append(msgs, s)
-		}
-		for k, v := range meta.Headers {
-			if strings.EqualFold(k, "X-RateLimit-Reset") {
-				info.reset = scalar(v)
-			}
+	for _, s := range [...]text{w.ResetsIn, w.Retry} {
+		if s != "" {
+			info.wait = string(s)
 		}
 	}
-	for _, raw := range [...]json.RawMessage{w.ResetsAt, w.ResetAt} {
-		if s := scalar(raw); s != "" {
-			info.reset = s
+	return msgs
+}
+
+// collect adds Google's reasons, RetryInfo, quota and field violations to info.
+func (d details) collect(info *errorInfo) {
+	for _, entry := range d {
+		if entry.Reason != "" {
+			info.codes = append(info.codes, strings.ToLower(entry.Reason))
 		}
+		if entry.RetryDelay != "" {
+			info.retryDelay = entry.RetryDelay
+		}
+		for _, v := range entry.Violations {
+			info.quotaIDs = append(info.quotaIDs, v.QuotaID)
+		}
+		info.field = info.field || len(entry.FieldViolations) > 0
 	}
-	for _, raw := range [...]json.RawMessage{w.ResetsIn, w.Retry} {
-		if s := scalar(raw); s != "" {
-			info.wait = s
+}
+
+// collect adds the upstream's raw message to msgs and the reset of the limit
+// that was hit to info.
+func (m *wireMetadata) collect(info *errorInfo, msgs []string) []string {
+	if s := scalar(m.Raw); s != "" {
+		msgs = append(msgs, s)
+	}
+	for k, v := range m.Headers {
+		if strings.EqualFold(k, "X-RateLimit-Reset") {
+			info.reset = scalar(v)
 		}
 	}
 	return msgs
@@ -169,13 +316,17 @@ func decodeMessage(s string) string {
 }
 
 // scalar returns a JSON string's value or a number's text; "" for anything
-// else (null, objects, arrays, bad JSON).
-func scalar(raw json.RawMessage) string {
+// else (null, objects, arrays, bad JSON). A string without escapes, in valid
+// UTF-8, is its own value: only the others go through the decoder.
+func scalar(raw []byte) string {
 	if len(raw) == 0 {
 		return ""
 	}
 	switch c := raw[0]; {
 	case c == '"':
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && plain(raw[1:len(raw)-1]) {
+			return string(raw[1 : len(raw)-1])
+		}
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
 			return s
@@ -184,6 +335,21 @@ func scalar(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return ""
+}
+
+// plain reports whether s, the inside of a JSON string, decodes to itself:
+// no escapes, no byte the decoder would refuse or replace.
+func plain(s []byte) bool {
+	ascii := true
+	for _, c := range s {
+		switch {
+		case c < ' ' || c == '"' || c == '\\':
+			return false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return ascii || utf8.Valid(s)
 }
 
 // hasCode reports whether any of the body's codes is one of codes.

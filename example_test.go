@@ -1,6 +1,7 @@
 package credpool_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -146,4 +147,43 @@ func ExampleNewFileStore() {
 	fmt.Println("replica B:", replicaB.Keys()[0].Label, replicaB.Keys()[0].State)
 	// Output:
 	// replica B: sk-…KED0 dead
+}
+
+// A stored response lives under the key that created it: Pin sends the
+// request that refers to it with that key, by the label WithKeyHeader put on
+// the first response, and never with another.
+func ExamplePin() {
+	api := fakeOpenAI()
+	defer api.Close()
+
+	keys := []string{"sk-proj-example-key-number-one-GOODKEY0", "sk-proj-example-key-number-two-GOODKEY1"}
+	transport, err := credpool.New(keys, credpool.WithKeyHeader("Credpool-Key"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{Transport: transport}
+
+	resp, err := client.Post(api.URL+"/v1/responses", "application/json", strings.NewReader(`{"store":true}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	label := resp.Header.Get("Credpool-Key")
+	fmt.Println("created with", label)
+
+	for range 3 {
+		req, _ := http.NewRequestWithContext(credpool.Pin(context.Background(), label), http.MethodGet,
+			api.URL+"/v1/responses/resp_123", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		fmt.Println("read with", resp.Header.Get("Credpool-Key"))
+	}
+	// Output:
+	// created with sk-…KEY0
+	// read with sk-…KEY0
+	// read with sk-…KEY0
+	// read with sk-…KEY0
 }

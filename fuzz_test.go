@@ -173,3 +173,38 @@ func FuzzReflectedValidationError(f *testing.F) {
 		}
 	})
 }
+
+// FuzzProseShortcuts checks that the shortcuts which keep the expressions, the
+// phrase searches and the echo off the error path change no answer: a text
+// that hasDate or timeSpanAt turns away has no match, a phrase that the word
+// set turns away is not in the words, and a wait already known asks the echo
+// only about longer ones, with the answer longest would give.
+func FuzzProseShortcuts(f *testing.F) {
+	for _, s := range []string{"resets at 2026-03-02t00:00:00z", "regain access on 2026-04-01 at 00:00 utc",
+		"2.04:22:11", "00:01:09", "1.2.3:45:67", "12:34", "try again in 20s, tomorrow", "-2026-1-01", "9999-99-99"} {
+		f.Add(s, int64(25*time.Second))
+	}
+	f.Fuzz(func(t *testing.T, msg string, known int64) {
+		if !hasDate(msg) && dateInProse.MatchString(msg) {
+			t.Fatalf("hasDate(%q) is false, but the expression matches", msg)
+		}
+		if got, want := timeSpanAt(msg), timeSpan.FindStringSubmatch(msg); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("timeSpanAt(%q) = %q, the expression %q", msg, got, want)
+		}
+		p := readProse(msg)
+		for _, ph := range append(phrases(msg, strings.TrimSpace(p.words)), billing.phrases...) {
+			if p.has(ph) != containsPhrase(p.words, ph) {
+				t.Fatalf("has(%q) in %q is %v", ph, p.words, p.has(ph))
+			}
+		}
+		echoed := func(phrase string) bool { return len(phrase)%2 == 0 }
+		for _, ok := range []bool{false, true} {
+			d := time.Duration(max(known, 0))
+			gotD, gotOK := proseWaitOver(&p, testNow, echoed, d, ok)
+			wantD, wantOK := longest(d, ok, func() (time.Duration, bool) { return proseWait(&p, testNow, echoed) })
+			if gotD != wantD || gotOK != wantOK {
+				t.Fatalf("proseWaitOver(%q, %v, %v) = %v, %v; longest gives %v, %v", msg, d, ok, gotD, gotOK, wantD, wantOK)
+			}
+		}
+	})
+}

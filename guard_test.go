@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -11,8 +12,12 @@ import (
 )
 
 func TestOutageGuardKeepsLastKey(t *testing.T) {
+	synctest.Test(t, testOutageGuardKeepsLastKey)
+}
+
+func testOutageGuardKeepsLastKey(t *testing.T) {
 	var healthy atomic.Bool
-	p := newProvider(t, func(string, int) reply {
+	p := newMemProvider(func(string, int) reply {
 		if healthy.Load() {
 			return reply{status: 200, body: "ok"}
 		}
@@ -20,8 +25,7 @@ func TestOutageGuardKeepsLastKey(t *testing.T) {
 	})
 	var mu sync.Mutex
 	var changes []StateChange
-	tr := newTransport(t, []string{keyA, keyB, keyC}, WithStrategy(FillFirst), WithMaxWait(0),
-		WithCooldown(ReasonAuth, 50*time.Millisecond),
+	tr := newTransport(t, []string{keyA, keyB, keyC}, WithBase(p), WithStrategy(FillFirst), WithMaxWait(0),
 		WithOnStateChange(func(c StateChange) { mu.Lock(); changes = append(changes, c); mu.Unlock() }))
 
 	status, _ := get(t, tr, p.URL)
@@ -30,7 +34,7 @@ func TestOutageGuardKeepsLastKey(t *testing.T) {
 	assert.Equal(t, StateDead, states[0].State)
 	assert.Equal(t, StateDead, states[1].State)
 	assert.Equal(t, StateExhausted, states[2].State, "the last key is not killed in a burst")
-	assert.Equal(t, ReasonAuthPermanent, states[2].Reason)
+	assert.Equal(t, ReasonAuth, states[2].Reason, "held back: it cools as an auth failure, not as a revoked key")
 
 	_, err := tr.RoundTrip(httptestRequest(t, p.URL))
 	var nk *NoKeysError
@@ -46,11 +50,12 @@ func TestOutageGuardKeepsLastKey(t *testing.T) {
 	// The provider recovers: the kept key works after its cooldown, and the
 	// success clears the suspicion.
 	healthy.Store(true)
-	time.Sleep(60 * time.Millisecond)
+	assert.Equal(t, time.Now().Add(5*time.Minute), states[2].ResetAt, "for the auth cooldown")
+	time.Sleep(5 * time.Minute)
 	status, _ = get(t, tr, p.URL)
 	assert.Equal(t, 200, status)
 	assert.Equal(t, StateOK, tr.Keys()[2].State)
-	nk, _ = tr.pool.exhausted()
+	nk, _ = tr.pool.exhausted(time.Now())
 	assert.Empty(t, nk.Suspect)
 }
 

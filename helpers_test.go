@@ -35,14 +35,15 @@ type reply struct {
 	body   string
 }
 
-// provider is a fake API on loopback. It records which key each request
-// carried and answers with the reply its rule gives for that key.
+// provider is a fake API, on loopback or in memory. It records which key
+// each request carried and answers with the reply its rule gives for that key.
 type provider struct {
-	*httptest.Server
-	mu      sync.Mutex
-	seen    []string // key of each request, "" for none, in arrival order
-	bodies  []string // request body of each request
-	replyTo func(key string, n int) reply
+	*httptest.Server        // nil in memory
+	URL              string // where to send requests
+	mu               sync.Mutex
+	seen             []string // key of each request, "" for none, in arrival order
+	bodies           []string // request body of each request
+	replyTo          func(key string, n int) reply
 }
 
 // newProvider starts a provider; rule decides the reply for a key on the n-th
@@ -54,8 +55,33 @@ func newProvider(t *testing.T, rule func(key string, n int) reply) *provider {
 	}
 	p := &provider{replyTo: rule}
 	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
+	p.URL = p.Server.URL
 	t.Cleanup(p.Close)
 	return p
+}
+
+// newMemProvider is a provider in memory, to be the Transport's base
+// (WithBase(p)): with no network goroutines, a test inside synctest.Test has
+// nothing to wait for but the fake clock, which then moves at once to the
+// next timer. rule is as for newProvider.
+func newMemProvider(rule func(key string, n int) reply) *provider {
+	if rule == nil {
+		rule = func(string, int) reply { return reply{status: 200, body: `{"ok":true}`} }
+	}
+	return &provider{replyTo: rule, URL: "http://provider.test/"}
+}
+
+// RoundTrip answers r in memory, as the provider's server would.
+func (p *provider) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil {
+		r.Body = http.NoBody // as a server's request always has
+	}
+	rec := httptest.NewRecorder()
+	p.serve(rec, r)
+	r.Body.Close()
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
 }
 
 func (p *provider) serve(w http.ResponseWriter, r *http.Request) {

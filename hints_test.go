@@ -17,28 +17,28 @@ func TestParseReset(t *testing.T) {
 		want time.Duration
 		ok   bool
 	}{
-		{"6m0s", 6 * time.Minute, true},
-		{"20ms", 20 * time.Millisecond, true},
-		{"2.5s", 2500 * time.Millisecond, true},
-		{"2m59.56s", 2*time.Minute + 59560*time.Millisecond, true},
-		{"0s", 0, true},
-		{"-5s", 0, true},
-		{"55", 55 * time.Second, true},
-		{"1.5", 1500 * time.Millisecond, true},
-		{"0", 0, true},
-		{"-3", 0, true},
-		{"1772366460", 60 * time.Second, true},    // epoch seconds
-		{"1772366460000", 60 * time.Second, true}, // epoch milliseconds
-		{"1772362800", 0, true},                   // epoch in the past
-		{"2026-03-01T12:00:30Z", 30 * time.Second, true},
-		{"2026-03-01T13:00:00+01:00", 0, true}, // the same instant as now
-		{"Sun, 01 Mar 2026 12:01:00 GMT", time.Minute, true},
-		{"9999-12-31T23:59:59Z", math.MaxInt64, true}, // absurd: saturates, and the caller clamps
-		{"1e30", math.MaxInt64, true},
-		{"NaN", 0, false},
-		{"Inf", 0, false},
-		{"", 0, false},
-		{"soon", 0, false},
+		{in: "6m0s", want: 6 * time.Minute, ok: true},
+		{in: "20ms", want: 20 * time.Millisecond, ok: true},
+		{in: "2.5s", want: 2500 * time.Millisecond, ok: true},
+		{in: "2m59.56s", want: 2*time.Minute + 59560*time.Millisecond, ok: true},
+		{in: "0s", want: 0, ok: true},
+		{in: "-5s", want: 0, ok: true},
+		{in: "55", want: 55 * time.Second, ok: true},
+		{in: "1.5", want: 1500 * time.Millisecond, ok: true},
+		{in: "0", want: 0, ok: true},
+		{in: "-3", want: 0, ok: true},
+		{in: "1772366460", want: 60 * time.Second, ok: true},    // epoch seconds
+		{in: "1772366460000", want: 60 * time.Second, ok: true}, // epoch milliseconds
+		{in: "1772362800", want: 0, ok: true},                   // epoch in the past
+		{in: "2026-03-01T12:00:30Z", want: 30 * time.Second, ok: true},
+		{in: "2026-03-01T13:00:00+01:00", want: 0, ok: true}, // the same instant as now
+		{in: "Sun, 01 Mar 2026 12:01:00 GMT", want: time.Minute, ok: true},
+		{in: "9999-12-31T23:59:59Z", want: math.MaxInt64, ok: true}, // absurd: saturates, and the caller clamps
+		{in: "1e30", want: math.MaxInt64, ok: true},
+		{in: "NaN"},
+		{in: "Inf"},
+		{in: ""},
+		{in: "soon"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
@@ -56,16 +56,60 @@ func TestRetryAfter(t *testing.T) {
 		want   time.Duration
 		ok     bool
 	}{
-		{"seconds", http.Header{"Retry-After": {"7"}}, 7 * time.Second, true},
-		{"fractional", http.Header{"Retry-After": {"0.25"}}, 250 * time.Millisecond, true},
-		{"milliseconds first", http.Header{"Retry-After-Ms": {"1500"}, "Retry-After": {"9"}}, 1500 * time.Millisecond, true},
-		{"HTTP-date", http.Header{"Retry-After": {"Sun, 01 Mar 2026 12:00:10 GMT"}}, 10 * time.Second, true},
-		{"past date", http.Header{"Retry-After": {"Sat, 28 Feb 2026 12:00:00 GMT"}}, 0, true},
-		{"negative", http.Header{"Retry-After": {"-4"}}, 0, true},
-		{"NaN", http.Header{"Retry-After": {"NaN"}}, 0, false},
-		{"huge", http.Header{"Retry-After": {"1e30"}}, math.MaxInt64, true},
-		{"garbage", http.Header{"Retry-After": {"later"}}, 0, false},
-		{"none", http.Header{}, 0, false},
+		{
+			name:   "seconds",
+			header: http.Header{"Retry-After": {"7"}},
+			want:   7 * time.Second,
+			ok:     true,
+		},
+		{
+			name:   "fractional",
+			header: http.Header{"Retry-After": {"0.25"}},
+			want:   250 * time.Millisecond,
+			ok:     true,
+		},
+		{
+			name:   "milliseconds first",
+			header: http.Header{"Retry-After-Ms": {"1500"}, "Retry-After": {"9"}},
+			want:   1500 * time.Millisecond,
+			ok:     true,
+		},
+		{
+			name:   "HTTP-date",
+			header: http.Header{"Retry-After": {"Sun, 01 Mar 2026 12:00:10 GMT"}},
+			want:   10 * time.Second,
+			ok:     true,
+		},
+		{
+			name:   "past date",
+			header: http.Header{"Retry-After": {"Sat, 28 Feb 2026 12:00:00 GMT"}},
+			want:   0,
+			ok:     true,
+		},
+		{
+			name:   "negative",
+			header: http.Header{"Retry-After": {"-4"}},
+			want:   0,
+			ok:     true,
+		},
+		{
+			name:   "NaN",
+			header: http.Header{"Retry-After": {"NaN"}},
+		},
+		{
+			name:   "huge",
+			header: http.Header{"Retry-After": {"1e30"}},
+			want:   math.MaxInt64,
+			ok:     true,
+		},
+		{
+			name:   "garbage",
+			header: http.Header{"Retry-After": {"later"}},
+		},
+		{
+			name:   "none",
+			header: http.Header{},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,18 +18,65 @@ func TestNewRejectsBadKeys(t *testing.T) {
 		keys []string
 		want string
 	}{
-		{"nil", nil, "credpool: invalid key: no keys given"},
-		{"empty slice", []string{}, "credpool: invalid key: no keys given"},
-		{"empty key", []string{keyA, ""}, "credpool: key 1 is empty"},
-		{"space", []string{"sk-test secret-value-123456"}, "credpool: key 0 has a space, control or non-ASCII byte at offset 7"},
-		{"CRLF injection", []string{keyA, keyB, "sk-test\r\nX-Evil: 1"}, "credpool: key 2 has a space, control or non-ASCII byte at offset 7"},
-		{"trailing newline", []string{keyA + "\n"}, "credpool: key 0 has a space, control or non-ASCII byte at offset 36"},
-		{"tab", []string{"\tsk-test-value"}, "credpool: key 0 has a space, control or non-ASCII byte at offset 0"},
-		{"NUL", []string{"sk-test\x00value"}, "credpool: key 0 has a space, control or non-ASCII byte at offset 7"},
-		{"DEL", []string{"sk-test\x7fvalue"}, "credpool: key 0 has a space, control or non-ASCII byte at offset 7"},
-		{"no-break space", []string{"sk-test\u00a0value"}, "credpool: key 0 has a space, control or non-ASCII byte at offset 7"},
-		{"ideographic space", []string{"sk-test\u3000value"}, "credpool: key 0 has a space, control or non-ASCII byte at offset 7"},
-		{"duplicate", []string{keyA, keyB, keyA}, "credpool: key 2 duplicates key 0"},
+		{
+			name: "nil",
+			want: "credpool: invalid key: no keys given",
+		},
+		{
+			name: "empty slice",
+			keys: []string{},
+			want: "credpool: invalid key: no keys given",
+		},
+		{
+			name: "empty key",
+			keys: []string{keyA, ""},
+			want: "credpool: key 1 is empty",
+		},
+		{
+			name: "space",
+			keys: []string{"sk-test secret-value-123456"},
+			want: "credpool: key 0 has a space, control or non-ASCII byte at offset 7",
+		},
+		{
+			name: "CRLF injection",
+			keys: []string{keyA, keyB, "sk-test\r\nX-Evil: 1"},
+			want: "credpool: key 2 has a space, control or non-ASCII byte at offset 7",
+		},
+		{
+			name: "trailing newline",
+			keys: []string{keyA + "\n"},
+			want: "credpool: key 0 has a space, control or non-ASCII byte at offset 36",
+		},
+		{
+			name: "tab",
+			keys: []string{"\tsk-test-value"},
+			want: "credpool: key 0 has a space, control or non-ASCII byte at offset 0",
+		},
+		{
+			name: "NUL",
+			keys: []string{"sk-test\x00value"},
+			want: "credpool: key 0 has a space, control or non-ASCII byte at offset 7",
+		},
+		{
+			name: "DEL",
+			keys: []string{"sk-test\x7fvalue"},
+			want: "credpool: key 0 has a space, control or non-ASCII byte at offset 7",
+		},
+		{
+			name: "no-break space",
+			keys: []string{"sk-test\u00a0value"},
+			want: "credpool: key 0 has a space, control or non-ASCII byte at offset 7",
+		},
+		{
+			name: "ideographic space",
+			keys: []string{"sk-test\u3000value"},
+			want: "credpool: key 0 has a space, control or non-ASCII byte at offset 7",
+		},
+		{
+			name: "duplicate",
+			keys: []string{keyA, keyB, keyA},
+			want: "credpool: key 2 duplicates key 0",
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,38 +99,165 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		opt  Option
 		want string
 	}{
-		{"nil option", nil, "nil Option"},
-		{"nil base", WithBase(nil), "WithBase: nil RoundTripper"},
-		{"empty header", WithHeader("", "Bearer "), `WithHeader: "" is not a header name`},
-		{"header with colon", WithHeader("Authorization:", ""), `WithHeader: "Authorization:" is not a header name`},
-		{"prefix with newline", WithHeader("Authorization", "Bearer\r\n"), "WithHeader: prefix has control byte 0xd at 6"},
-		{"unknown strategy", WithStrategy(Strategy(9)), "WithStrategy: unknown strategy 9"},
-		{"negative retries", WithMaxRetries(-1), "WithMaxRetries: -1 is negative"},
-		{"very negative retries", WithMaxRetries(-3), "WithMaxRetries: -3 is negative"},
-		{"nil backoff", WithBackoff(nil), "WithBackoff: nil factory"},
-		{"negative wait", WithMaxWait(-time.Second), "WithMaxWait: negative duration -1s"},
-		{"cooldown for a retry reason", WithCooldown(ReasonServerError, time.Second), `WithCooldown: reason "server_error" does not cool a key`},
-		{"cooldown for an unknown reason", WithCooldown(Reason("nope"), time.Second), `WithCooldown: reason "nope" does not cool a key`},
-		{"zero cooldown", WithCooldown(ReasonRateLimit, 0), "WithCooldown: 0s is not positive"},
-		{"zero max cooldown", WithMaxCooldown(0), "WithMaxCooldown: 0s is not positive"},
-		{"no hosts", WithHosts(), "WithHosts: no hosts"},
-		{"host with path", WithHosts("api.openai.com/v1"), `WithHosts: "api.openai.com/v1" is not a host`},
-		{"nil logger", WithLogger(nil), "WithLogger: nil logger"},
-		{"negative error body", WithMaxErrorBody(-1), "WithMaxErrorBody: negative size -1"},
-		{"negative replay body", WithMaxReplayBody(-1), "WithMaxReplayBody: size -1 is not between 0 and 1073741824"},
-		{"huge replay body", WithMaxReplayBody(math.MaxInt64), "WithMaxReplayBody: size 9223372036854775807 is not between 0 and 1073741824"},
-		{"negative replay budget", WithReplayBudget(-1), "WithReplayBudget: negative size -1"},
-		{"header name not a token", WithHeader("x api(key)", ""), `WithHeader: "x api(key)" is not a header name`},
-		{"header name non-ASCII", WithHeader("x-äpi-key", ""), `WithHeader: "x-äpi-key" is not a header name`},
-		{"header prefix with a control byte", WithHeader("Authorization", "Bearer\x00"), "WithHeader: prefix has control byte 0x0 at 6"},
-		{"header prefix with a line break", WithHeader("Authorization", "Bearer\r\nX: y "), "WithHeader: prefix has control byte 0xd at 6"},
-		{"wildcard in the middle", WithHosts("api.*.com"), `WithHosts: "api.*.com" has a wildcard other than a leading "*.", which never matches`},
-		{"wildcard without a dot", WithHosts("*openai.com"), `WithHosts: "*openai.com" has a wildcard other than a leading "*.", which never matches`},
-		{"bare wildcard", WithHosts("*"), `WithHosts: "*" has a wildcard other than a leading "*.", which never matches`},
-		{"wildcard and nothing", WithHosts("*."), `WithHosts: "*." is not a host`},
-		{"bad port", WithHosts("api.test:99999"), `WithHosts: "api.test:99999" has a bad port`},
-		{"empty host", WithHosts(""), `WithHosts: "" is not a host`},
-		{"scheme in host", WithHosts("https://api.test"), `WithHosts: "https://api.test" is not a host`},
+		{
+			name: "nil option",
+			want: "nil Option",
+		},
+		{
+			name: "nil base",
+			opt:  WithBase(nil),
+			want: "WithBase: nil RoundTripper",
+		},
+		{
+			name: "empty header",
+			opt:  WithHeader("", "Bearer "),
+			want: `WithHeader: "" is not a header name`,
+		},
+		{
+			name: "header with colon",
+			opt:  WithHeader("Authorization:", ""),
+			want: `WithHeader: "Authorization:" is not a header name`,
+		},
+		{
+			name: "prefix with newline",
+			opt:  WithHeader("Authorization", "Bearer\r\n"),
+			want: "WithHeader: prefix has control byte 0xd at 6",
+		},
+		{
+			name: "unknown strategy",
+			opt:  WithStrategy(Strategy(9)),
+			want: "WithStrategy: unknown strategy 9",
+		},
+		{
+			name: "negative retries",
+			opt:  WithMaxRetries(-1),
+			want: "WithMaxRetries: -1 is negative",
+		},
+		{
+			name: "very negative retries",
+			opt:  WithMaxRetries(-3),
+			want: "WithMaxRetries: -3 is negative",
+		},
+		{
+			name: "nil backoff",
+			opt:  WithBackoff(nil),
+			want: "WithBackoff: nil factory",
+		},
+		{
+			name: "negative wait",
+			opt:  WithMaxWait(-time.Second),
+			want: "WithMaxWait: negative duration -1s",
+		},
+		{
+			name: "cooldown for a retry reason",
+			opt:  WithCooldown(ReasonServerError, time.Second),
+			want: `WithCooldown: reason "server_error" does not cool a key`,
+		},
+		{
+			name: "cooldown for an unknown reason",
+			opt:  WithCooldown(Reason("nope"), time.Second),
+			want: `WithCooldown: reason "nope" does not cool a key`,
+		},
+		{
+			name: "zero cooldown",
+			opt:  WithCooldown(ReasonRateLimit, 0),
+			want: "WithCooldown: 0s is not positive",
+		},
+		{
+			name: "zero max cooldown",
+			opt:  WithMaxCooldown(0),
+			want: "WithMaxCooldown: 0s is not positive",
+		},
+		{
+			name: "no hosts",
+			opt:  WithHosts(),
+			want: "WithHosts: no hosts",
+		},
+		{
+			name: "host with path",
+			opt:  WithHosts("api.openai.com/v1"),
+			want: `WithHosts: "api.openai.com/v1" is not a host`,
+		},
+		{
+			name: "nil logger",
+			opt:  WithLogger(nil),
+			want: "WithLogger: nil logger",
+		},
+		{
+			name: "negative error body",
+			opt:  WithMaxErrorBody(-1),
+			want: "WithMaxErrorBody: negative size -1",
+		},
+		{
+			name: "negative replay body",
+			opt:  WithMaxReplayBody(-1),
+			want: "WithMaxReplayBody: size -1 is not between 0 and 1073741824",
+		},
+		{
+			name: "huge replay body",
+			opt:  WithMaxReplayBody(math.MaxInt64),
+			want: "WithMaxReplayBody: size 9223372036854775807 is not between 0 and 1073741824",
+		},
+		{
+			name: "negative replay budget",
+			opt:  WithReplayBudget(-1),
+			want: "WithReplayBudget: negative size -1",
+		},
+		{
+			name: "header name not a token",
+			opt:  WithHeader("x api(key)", ""),
+			want: `WithHeader: "x api(key)" is not a header name`,
+		},
+		{
+			name: "header name non-ASCII",
+			opt:  WithHeader("x-äpi-key", ""),
+			want: `WithHeader: "x-äpi-key" is not a header name`,
+		},
+		{
+			name: "header prefix with a control byte",
+			opt:  WithHeader("Authorization", "Bearer\x00"),
+			want: "WithHeader: prefix has control byte 0x0 at 6",
+		},
+		{
+			name: "header prefix with a line break",
+			opt:  WithHeader("Authorization", "Bearer\r\nX: y "),
+			want: "WithHeader: prefix has control byte 0xd at 6",
+		},
+		{
+			name: "wildcard in the middle",
+			opt:  WithHosts("api.*.com"),
+			want: `WithHosts: "api.*.com" has a wildcard other than a leading "*.", which never matches`,
+		},
+		{
+			name: "wildcard without a dot",
+			opt:  WithHosts("*openai.com"),
+			want: `WithHosts: "*openai.com" has a wildcard other than a leading "*.", which never matches`,
+		},
+		{
+			name: "bare wildcard",
+			opt:  WithHosts("*"),
+			want: `WithHosts: "*" has a wildcard other than a leading "*.", which never matches`,
+		},
+		{
+			name: "wildcard and nothing",
+			opt:  WithHosts("*."),
+			want: `WithHosts: "*." is not a host`,
+		},
+		{
+			name: "bad port",
+			opt:  WithHosts("api.test:99999"),
+			want: `WithHosts: "api.test:99999" has a bad port`,
+		},
+		{
+			name: "empty host",
+			opt:  WithHosts(""),
+			want: `WithHosts: "" is not a host`,
+		},
+		{
+			name: "scheme in host",
+			opt:  WithHosts("https://api.test"),
+			want: `WithHosts: "https://api.test" is not a host`,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -111,13 +285,13 @@ func TestLabels(t *testing.T) {
 	cases := []struct {
 		key, want string
 	}{
-		{"sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCDQ7x9", "sk-proj-…Q7x9"},
-		{"sk-abcdefghijklmnopqrstuvwxyzQ7x9", "sk-…Q7x9"},
-		{"sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789-Q7x9", "sk-ant-…Q7x9"},
-		{"ghp_abcdefghijklmnopqrstuvwxyz0123Q7x9", "ghp_…Q7x9"},
-		{"AIzaSyAbcdefghijklmnopqrstuvwxyz012Q7x9", "…Q7x9"},
-		{"0123456789abcdef", "…cdef"},
-		{"short-key", "…"},
+		{key: "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCDQ7x9", want: "sk-proj-…Q7x9"},
+		{key: "sk-abcdefghijklmnopqrstuvwxyzQ7x9", want: "sk-…Q7x9"},
+		{key: "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789-Q7x9", want: "sk-ant-…Q7x9"},
+		{key: "ghp_abcdefghijklmnopqrstuvwxyz0123Q7x9", want: "ghp_…Q7x9"},
+		{key: "AIzaSyAbcdefghijklmnopqrstuvwxyz012Q7x9", want: "…Q7x9"},
+		{key: "0123456789abcdef", want: "…cdef"},
+		{key: "short-key", want: "…"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {

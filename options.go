@@ -2,7 +2,6 @@ package credpool
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -24,6 +23,7 @@ type config struct {
 	prefix           string // prepended to the key, e.g. "Bearer "
 	strategy         Strategy
 	maxRetries       int
+	keyHeader        string // WithKeyHeader: the response header that names the key; "" for none
 	newBackoff       func() backoff.BackOff
 	maxWait          time.Duration
 	cooldown         map[Reason]time.Duration
@@ -61,7 +61,7 @@ func defaultConfig() *config {
 			ReasonRateLimit: time.Minute,
 		},
 		maxCooldown:      24 * time.Hour,
-		logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:           slog.New(slog.DiscardHandler), // nobody listens: no log call formats anything
 		maxErrorBody:     64 << 10,
 		errorBodyWait:    5 * time.Second,
 		maxReplayBody:    10 << 20,

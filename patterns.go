@@ -10,13 +10,18 @@ package credpool
 type signals struct {
 	codes   []string // lower case
 	phrases []string // as phrases returns them
+	keys    []uint32 // each phrase's firstWordKey
 }
 
 // table builds signals from codes and the phrases that say the same in
 // words, codes written into prose among them ("token revoked" matches
 // "token_revoked" and "token-revoked" alike).
 func table(codes []string, words ...string) signals {
-	return signals{codes: codes, phrases: phrases(words...)}
+	s := signals{codes: codes, phrases: phrases(words...)}
+	for _, p := range s.phrases {
+		s.keys = append(s.keys, firstWordKey(p))
+	}
+	return s
 }
 
 // request says the request itself is at fault, whatever the status: it is too

@@ -136,3 +136,77 @@ func TestCoolingHeapOrder(t *testing.T) {
 	assert.Equal(t, []int{2, 1, 4, 0}, order)
 	assert.Equal(t, -1, c.expired(base.Add(time.Hour)))
 }
+
+func TestStrategies(t *testing.T) {
+	keys := []string{keyA, keyB, keyC}
+	cases := []struct {
+		strategy Strategy
+		check    func(t *testing.T, seen []string)
+	}{
+		{
+			strategy: FillFirst,
+			check: func(t *testing.T, seen []string) {
+				for _, k := range seen {
+					assert.Equal(t, keyA, k)
+				}
+			},
+		},
+		{
+			strategy: RoundRobin,
+			check: func(t *testing.T, seen []string) {
+				for i, k := range seen {
+					assert.Equal(t, keys[i%3], k)
+				}
+			},
+		},
+		{
+			strategy: LeastUsed,
+			check: func(t *testing.T, seen []string) {
+				counts := map[string]int{}
+				for _, k := range seen {
+					counts[k]++
+				}
+				assert.Equal(t, map[string]int{keyA: 10, keyB: 10, keyC: 10}, counts)
+			},
+		},
+		{
+			strategy: Random,
+			check: func(t *testing.T, seen []string) {
+				counts := map[string]int{}
+				for _, k := range seen {
+					counts[k]++
+				}
+				assert.Len(t, counts, 3, "every key is drawn over 30 requests")
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.strategy.String(), func(t *testing.T) {
+			p := newProvider(t, nil)
+			tr := newTransport(t, keys, WithStrategy(tc.strategy))
+			for i := 0; i < 30; i++ {
+				get(t, tr, p.URL)
+			}
+			tc.check(t, p.keys())
+		})
+	}
+}
+
+func TestStrategiesSkipUnusableKeys(t *testing.T) {
+	for _, s := range []Strategy{RoundRobin, FillFirst, LeastUsed, Random} {
+		t.Run(s.String(), func(t *testing.T) {
+			p := newProvider(t, func(key string, _ int) reply {
+				if key == keyB {
+					return reply{status: 401, body: bodyInvalidKey}
+				}
+				return reply{status: 200, body: "ok"}
+			})
+			tr := newTransport(t, []string{keyA, keyB, keyC}, WithStrategy(s))
+			for i := 0; i < 20; i++ {
+				status, _ := get(t, tr, p.URL)
+				require.Equal(t, 200, status)
+			}
+			assert.LessOrEqual(t, p.count(keyB), 1, "a dead key is never chosen again")
+		})
+	}
+}

@@ -18,19 +18,77 @@ import (
 // so that "token_revoked", "token-revoked" and "Token revoked" read alike and
 // "per day" does not match "super daylight".
 type prose struct {
-	text  string // lower case, quoted spans removed: hints are read from it
-	words string // text as " word word ... ": phrases are matched in it
+	text  string  // lower case, quoted spans removed: hints are read from it
+	words string  // text as " word word ... ": phrases are matched in it
+	seen  wordSet // the words of words
 }
 
 // readProse prepares msg, already lower case, for reading.
 func readProse(msg string) prose {
+	if msg == "" {
+		return prose{words: " "} // what words makes of nothing, without building it
+	}
 	text := unquoted(msg)
-	return prose{text: text, words: words(text)}
+	p := prose{text: text, words: words(text)}
+	p.seen.addWords(p.words)
+	return p
 }
 
 // has reports whether the message says phrase, a normalized phrase from
 // phrases.
-func (p *prose) has(phrase string) bool { return containsPhrase(p.words, phrase) }
+func (p *prose) has(phrase string) bool { return p.hasKeyed(phrase, firstWordKey(phrase)) }
+
+// hasKeyed is has for a phrase whose firstWordKey is key. The tables hold
+// hundreds of phrases and a message a few dozen words: a phrase whose first
+// word the message lacks is turned away without a search.
+func (p *prose) hasKeyed(phrase string, key uint32) bool {
+	return p.seen.mayHave(key) && containsPhrase(p.words, phrase)
+}
+
+// wordSet is a Bloom filter of a text's words, 512 bits, two per word: it
+// may say yes to a word the text lacks, never no to one it has.
+type wordSet [8]uint64
+
+// addWords adds each word of words, as words returns them.
+func (s *wordSet) addWords(words string) {
+	for words != "" {
+		var w string
+		w, words, _ = strings.Cut(words, " ")
+		if h := wordHash(w); w != "" && h != 0 {
+			s[h>>6&7] |= 1 << (h & 63)
+			s[h>>15&7] |= 1 << (h >> 9 & 63)
+		}
+	}
+}
+
+// mayHave reports whether the set may hold the word whose hash is key; a key
+// of 0 rules nothing out.
+func (s *wordSet) mayHave(key uint32) bool {
+	return key == 0 || s[key>>6&7]&(1<<(key&63)) != 0 && s[key>>15&7]&(1<<(key>>9&63)) != 0
+}
+
+// wordHash is FNV-1a, 32 bits.
+func wordHash(w string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(w); i++ {
+		h = (h ^ uint32(w[i])) * 16777619
+	}
+	return h
+}
+
+// firstWordKey is the hash of a phrase's first word, which must be among
+// the words of a text that has the phrase; 0 for a phrase without one, such
+// as a Chinese phrase, matched inside a run of characters.
+func firstWordKey(phrase string) uint32 {
+	if phrase == "" || phrase[0] != ' ' {
+		return 0
+	}
+	w, _, _ := strings.Cut(phrase[1:], " ")
+	if w == "" {
+		return 0
+	}
+	return wordHash(w)
+}
 
 // containsPhrase reports whether words, as words returns them, contains
 // phrase, as phrases returns it: as whole words for a phrase in a script
@@ -57,7 +115,7 @@ var quotePairs = map[rune]rune{
 // wherever it stands. An unclosed span runs to the end: what cannot be told
 // apart from the caller's words is not read.
 func unquoted(s string) string {
-	if !strings.ContainsAny(s, "'\"`‘“«‹「『„") {
+	if !hasQuote(s) {
 		return s
 	}
 	var b strings.Builder
@@ -83,6 +141,21 @@ func unquoted(s string) string {
 	return b.String()
 }
 
+// hasQuote reports whether s has any quote of quotePairs. The ASCII ones are
+// a quick look; the others are looked for only in a text that is not all
+// ASCII, which for the messages of most providers it is.
+func hasQuote(s string) bool {
+	if strings.ContainsAny(s, "'\"`") {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return strings.ContainsAny(s[i:], "‘“«‹「『„")
+		}
+	}
+	return false
+}
+
 // closingQuote returns how many bytes of s, which follows an opening quote,
 // the span takes up to and including its closing quote; -1 if it never
 // closes.
@@ -101,7 +174,12 @@ func closingQuote(s string, closer rune) int {
 	return -1
 }
 
-func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+func isWordRune(r rune) bool {
+	if r < utf8.RuneSelf { // most of every message: no table to look up
+		return 'a' <= r|0x20 && r|0x20 <= 'z' || '0' <= r && r <= '9'
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r)
+}
 
 // words turns text into " word word ... ": letters and digits kept, every
 // other run one space, and a space between a Latin word and an ideograph

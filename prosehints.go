@@ -46,15 +46,36 @@ var (
 // whether the caller's request carries the words that state it; nil means it
 // carries none.
 func proseWait(p *prose, now time.Time, echoed func(string) bool) (time.Duration, bool) {
-	var longest time.Duration
-	found := false
+	return proseWaitOver(p, now, echoed, 0, false)
+}
+
+// proseWaitOver is the longest of d (if ok) and the waits that p states. Only
+// a wait longer than the longest so far can change the answer, so only such
+// a wait asks echoed, which reads the caller's request at its first question.
+func proseWaitOver(p *prose, now time.Time, echoed func(string) bool, d time.Duration, ok bool) (time.Duration, bool) {
+	longest, found := d, ok
 	take := func(d time.Duration, said string) {
-		if echoed != nil && echoed(words(said)) {
+		if found && d <= longest || echoed != nil && echoed(words(said)) {
 			return
 		}
 		longest, found = max(longest, d), true
 	}
 	text := p.text
+	if hasDigit(text) { // every trigger and every date needs a number
+		triggerWaits(text, take)
+		dateWaits(text, now, take)
+	}
+	for _, w := range [...]string{" midnight utc ", " tomorrow ", " next month "} {
+		if strings.Contains(p.words, w) {
+			take(calendarWait(w, now), w)
+		}
+	}
+	return longest, found
+}
+
+// triggerWaits passes take each wait that a trigger introduces ("try again in
+// 20s") and the words that state it.
+func triggerWaits(text string, take func(time.Duration, string)) {
 	for _, trig := range waitTriggers {
 		for i := 0; ; {
 			j := strings.Index(text[i:], trig)
@@ -68,6 +89,15 @@ func proseWait(p *prose, now time.Time, echoed func(string) bool) (time.Duration
 			}
 		}
 	}
+}
+
+// dateWaits passes take the wait until each date that text says a limit ends
+// on, and the words that say it. The expression runs only on a text with
+// something shaped like a date in it, which few messages have.
+func dateWaits(text string, now time.Time, take func(time.Duration, string)) {
+	if !hasDate(text) {
+		return
+	}
 	for _, m := range dateInProse.FindAllStringSubmatchIndex(text, 4) {
 		sec := "00"
 		if m[6] >= 0 {
@@ -77,12 +107,37 @@ func proseWait(p *prose, now time.Time, echoed func(string) bool) (time.Duration
 			take(max(t.Sub(now), 0), text[m[0]:m[1]])
 		}
 	}
-	for _, w := range [...]string{" midnight utc ", " tomorrow ", " next month "} {
-		if strings.Contains(p.words, w) {
-			take(calendarWait(w, now), w)
+}
+
+// hasDigit reports whether s has an ASCII digit.
+func hasDigit(s string) bool {
+	return strings.ContainsAny(s, "0123456789")
+}
+
+// hasDate reports whether s has a date as dateInProse reads one, dddd-dd-dd:
+// without one, the expression cannot match.
+func hasDate(s string) bool {
+	for i := 0; ; {
+		j := strings.IndexByte(s[i:], '-')
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i >= 4 && i+6 <= len(s) && digits(s[i-4:i]) && digits(s[i+1:i+3]) && s[i+3] == '-' && digits(s[i+4:i+6]) {
+			return true
+		}
+		i++
+	}
+}
+
+// digits reports whether s is all ASCII digits.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
 		}
 	}
-	return longest, found
+	return true
 }
 
 // calendarWait is the wait until a calendar boundary a message names, in UTC,
@@ -101,7 +156,7 @@ func calendarWait(boundary string, now time.Time) time.Duration {
 // 29min", "42 minutes", "1 hour and 5 minutes", a TimeSpan "2.04:22:11", or a
 // bare number of seconds. It returns the duration and the bytes read.
 func spokenDuration(s string) (time.Duration, int, bool) {
-	if m := timeSpan.FindStringSubmatch(s); m != nil {
+	if m := timeSpanAt(s); m != nil {
 		days, _ := strconv.ParseFloat("0"+m[1], 64)
 		h, _ := strconv.Atoi(m[2])
 		mins, _ := strconv.Atoi(m[3])
@@ -147,6 +202,20 @@ func spokenDuration(s string) (time.Duration, int, bool) {
 	}
 	d, ok := seconds(total)
 	return d, read, ok
+}
+
+// timeSpanAt matches timeSpan at the start of s. A TimeSpan starts with
+// digits, a dot at most among them, up to a colon; most durations do not,
+// and for them the expression does not run.
+func timeSpanAt(s string) []string {
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	if i == 0 || i == len(s) || s[i] != ':' {
+		return nil
+	}
+	return timeSpan.FindStringSubmatch(s)
 }
 
 // skipJoiners skips the spaces, commas and "and" between the parts of a

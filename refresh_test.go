@@ -9,10 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 const bodyExpired = `{"error":{"message":"The access token expired","type":"invalid_request_error","code":"invalid_token"}}`
@@ -46,39 +46,53 @@ func TestRefreshFixesExpiredToken(t *testing.T) {
 	assert.Equal(t, []string{"tok-expired-0000000000000000a", "tok-refreshed-000000000000a"}, p.keys())
 }
 
+// TestRefreshIsSingleFlight: twenty requests meet one expired token; one
+// refreshes it, and the other nineteen wait for that refresh instead of
+// starting their own. synctest.Wait returns once every request is blocked,
+// the leader in the refresh and the rest waiting for it, so the test counts
+// the waiters rather than sleeping for them to arrive.
 func TestRefreshIsSingleFlight(t *testing.T) {
-	var valid sync.Map
-	p := tokenProvider(t, &valid, bodyExpired)
-	var calls atomic.Int32
-	release := make(chan struct{})
-	refresh := func(context.Context, int) (string, error) {
-		calls.Add(1)
-		<-release // hold the refresh so that every request meets it
-		valid.Store("tok-refreshed-00000000000000", true)
-		return "tok-refreshed-00000000000000", nil
-	}
-	tr := newTransport(t, []string{"tok-expired-00000000000000000"}, WithRefresh(refresh))
-	var wg sync.WaitGroup
-	var oks atomic.Int32
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := tr.RoundTrip(httptestRequest(t, p.URL))
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					oks.Add(1)
-				}
+	synctest.Test(t, func(t *testing.T) {
+		var valid sync.Map
+		p := newMemProvider(func(key string, _ int) reply {
+			if _, ok := valid.Load(key); ok {
+				return reply{status: 200, body: "ok"}
 			}
-		}()
-	}
-	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, time.Millisecond)
-	time.Sleep(20 * time.Millisecond) // let the other requests meet the refresh in flight
-	close(release)
-	wg.Wait()
-	assert.Equal(t, int32(1), calls.Load(), "one refresh for twenty requests")
-	assert.Equal(t, int32(20), oks.Load())
+			return reply{status: 401, body: bodyExpired}
+		})
+		var calls atomic.Int32
+		release := make(chan struct{})
+		refresh := func(context.Context, int) (string, error) {
+			calls.Add(1)
+			<-release // hold the refresh so that every request meets it
+			valid.Store("tok-refreshed-00000000000000", true)
+			return "tok-refreshed-00000000000000", nil
+		}
+		tr := newTransport(t, []string{"tok-expired-00000000000000000"}, WithBase(p), WithRefresh(refresh))
+		const requests = 20
+		var wg sync.WaitGroup
+		var oks atomic.Int32
+		for range requests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := tr.RoundTrip(httptestRequest(t, p.URL))
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						oks.Add(1)
+					}
+				}
+			}()
+		}
+		synctest.Wait()
+		assert.Equal(t, int32(1), calls.Load(), "one refresh under way")
+		assert.Equal(t, requests, p.count("tok-expired-00000000000000000"), "every request met the expired token")
+		close(release)
+		wg.Wait()
+		assert.Equal(t, int32(1), calls.Load(), "one refresh for twenty requests")
+		assert.Equal(t, int32(requests), oks.Load())
+	})
 }
 
 func TestRefreshSkippedForRevocation(t *testing.T) {

@@ -129,3 +129,84 @@ func TestReplayBudget(t *testing.T) {
 		assert.Zero(t, tr.budget.used.Load())
 	})
 }
+
+func TestRequestBodies(t *testing.T) {
+	rotateOnce := func(key string, _ int) reply {
+		if key == keyA {
+			return reply{status: 401, body: bodyInvalidKey}
+		}
+		return reply{status: 200, body: "ok"}
+	}
+	cases := []struct {
+		name       string
+		body       string
+		getBody    bool
+		opts       []Option
+		wantStatus int
+		wantBodies []string
+	}{
+		{
+			name:       "GetBody replays",
+			body:       "hello",
+			getBody:    true,
+			wantStatus: 200,
+			wantBodies: []string{"hello", "hello"},
+		},
+		{
+			name:       "buffered replays",
+			body:       "hello",
+			wantStatus: 200,
+			wantBodies: []string{"hello", "hello"},
+		},
+		{
+			name:       "too large is sent once",
+			body:       "0123456789",
+			opts:       []Option{WithMaxReplayBody(4)},
+			wantStatus: 401,
+			wantBodies: []string{"0123456789"},
+		},
+		{
+			name:       "exactly the limit replays",
+			body:       "0123",
+			opts:       []Option{WithMaxReplayBody(4)},
+			wantStatus: 200,
+			wantBodies: []string{"0123", "0123"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProvider(t, rotateOnce)
+			tr := newTransport(t, []string{keyA, keyB}, append(tc.opts, WithStrategy(FillFirst))...)
+			body := newTrackedBody(tc.body)
+			req, err := http.NewRequest(http.MethodPost, p.URL, body)
+			require.NoError(t, err)
+			if tc.getBody {
+				req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(tc.body)), nil }
+			}
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, tc.wantStatus, resp.StatusCode)
+			assert.Equal(t, tc.wantBodies, p.bodies)
+			assert.Equal(t, int32(1), body.closes.Load(), "the caller's body is closed exactly once")
+		})
+	}
+}
+
+func TestNoBufferingWhenNoRetryIsPossible(t *testing.T) {
+	body := newTrackedBody("payload")
+	var got io.ReadCloser
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		got = r.Body
+		r.Body.Close()
+		return answer(r, 200, "ok"), nil
+	})
+	tr := newTransport(t, []string{keyA}, WithBase(base), WithMaxRetries(0), WithMaxWait(0))
+	req, err := http.NewRequest(http.MethodPost, "http://api.test/", body)
+	require.NoError(t, err)
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Same(t, body, got, "the caller's body goes to the base as it is")
+	assert.Equal(t, int32(1), body.closes.Load())
+}

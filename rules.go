@@ -23,7 +23,7 @@ type Rule struct {
 func (r *Rule) matches(e *evidence) bool {
 	return (r.Status == 0 || r.Status == e.status) &&
 		(r.Code == "" || e.info.hasCode(r.Code)) &&
-		(r.Phrase == "" || strings.Contains(e.prose.text, r.Phrase) &&
+		(r.Phrase == "" || strings.Contains(e.read().text, r.Phrase) &&
 			(e.echoed == nil || !e.echoed(words(r.Phrase))))
 }
 

@@ -23,11 +23,41 @@ func TestUserRules(t *testing.T) {
 		body   string
 		want   Reason
 	}{
-		{"phrase on a status", Rule{Status: 400, Phrase: "Key Disabled", Reason: ReasonAuthPermanent}, 400, `{"msg":"x","message":"key disabled by admin"}`, ReasonAuthPermanent},
-		{"code anywhere", Rule{Code: "QUOTA_GONE", Reason: ReasonBilling}, 418, `{"error":{"code":"quota_gone"}}`, ReasonBilling},
-		{"status alone", Rule{Status: 409, Reason: ReasonServerError}, 409, `conflict`, ReasonServerError},
-		{"rule beats the tables", Rule{Status: 401, Reason: ReasonClientError}, 401, bodyInvalidKey, ReasonClientError},
-		{"non-matching rule falls through", Rule{Status: 400, Phrase: "nope", Reason: ReasonAuthPermanent}, 400, bodyContext, ReasonClientError},
+		{
+			name:   "phrase on a status",
+			rule:   Rule{Status: 400, Phrase: "Key Disabled", Reason: ReasonAuthPermanent},
+			status: 400,
+			body:   `{"msg":"x","message":"key disabled by admin"}`,
+			want:   ReasonAuthPermanent,
+		},
+		{
+			name:   "code anywhere",
+			rule:   Rule{Code: "QUOTA_GONE", Reason: ReasonBilling},
+			status: 418,
+			body:   `{"error":{"code":"quota_gone"}}`,
+			want:   ReasonBilling,
+		},
+		{
+			name:   "status alone",
+			rule:   Rule{Status: 409, Reason: ReasonServerError},
+			status: 409,
+			body:   `conflict`,
+			want:   ReasonServerError,
+		},
+		{
+			name:   "rule beats the tables",
+			rule:   Rule{Status: 401, Reason: ReasonClientError},
+			status: 401,
+			body:   bodyInvalidKey,
+			want:   ReasonClientError,
+		},
+		{
+			name:   "non-matching rule falls through",
+			rule:   Rule{Status: 400, Phrase: "nope", Reason: ReasonAuthPermanent},
+			status: 400,
+			body:   bodyContext,
+			want:   ReasonClientError,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,10 +83,22 @@ func TestBadRules(t *testing.T) {
 		rule Rule
 		want string
 	}{
-		{Rule{Reason: ReasonAuth}, "WithRule: a rule must set Status, Code or Phrase"},
-		{Rule{Status: 200, Reason: ReasonAuth}, "WithRule: status 200 is not an error status"},
-		{Rule{Status: 400, Reason: ReasonTransport}, `WithRule: reason "transport" cannot be a response's verdict`},
-		{Rule{Status: 400, Reason: "made_up"}, `WithRule: reason "made_up" cannot be a response's verdict`},
+		{
+			rule: Rule{Reason: ReasonAuth},
+			want: "WithRule: a rule must set Status, Code or Phrase",
+		},
+		{
+			rule: Rule{Status: 200, Reason: ReasonAuth},
+			want: "WithRule: status 200 is not an error status",
+		},
+		{
+			rule: Rule{Status: 400, Reason: ReasonTransport},
+			want: `WithRule: reason "transport" cannot be a response's verdict`,
+		},
+		{
+			rule: Rule{Status: 400, Reason: "made_up"},
+			want: `WithRule: reason "made_up" cannot be a response's verdict`,
+		},
 	}
 	for _, tc := range cases {
 		_, err := New([]string{keyA}, WithRule(tc.rule))

@@ -103,19 +103,78 @@ func TestHostScoping(t *testing.T) {
 		url   string
 		keyed bool
 	}{
-		{"exact host", []string{"api.test"}, "http://api.test/v1", true},
-		{"host matches any port", []string{"api.test"}, "http://api.test:8443/v1", true},
-		{"case ignored", []string{"API.Test"}, "http://api.TEST/v1", true},
-		{"host:port matches that port", []string{"api.test:8443"}, "http://api.test:8443/", true},
-		{"host:port refuses other port", []string{"api.test:8443"}, "http://api.test:9000/", false},
-		{"host:port refuses no port", []string{"api.test:8443"}, "http://api.test/", false},
-		{"wildcard matches subdomain", []string{"*.openai.azure.com"}, "https://me.openai.azure.com/", true},
-		{"wildcard refuses apex", []string{"*.openai.azure.com"}, "https://openai.azure.com/", false},
-		{"wildcard refuses look-alike", []string{"*.openai.azure.com"}, "https://evilopenai.azure.com/", false},
-		{"unlisted host", []string{"api.test"}, "http://evil.test/", false},
-		{"suffix is not a match", []string{"api.test"}, "http://api.test.evil/", false},
-		{"IPv6 literal", []string{"::1"}, "http://[::1]:8080/", true},
-		{"second entry", []string{"a.test", "b.test"}, "http://b.test/", true},
+		{
+			name:  "exact host",
+			hosts: []string{"api.test"},
+			url:   "http://api.test/v1",
+			keyed: true,
+		},
+		{
+			name:  "host matches any port",
+			hosts: []string{"api.test"},
+			url:   "http://api.test:8443/v1",
+			keyed: true,
+		},
+		{
+			name:  "case ignored",
+			hosts: []string{"API.Test"},
+			url:   "http://api.TEST/v1",
+			keyed: true,
+		},
+		{
+			name:  "host:port matches that port",
+			hosts: []string{"api.test:8443"},
+			url:   "http://api.test:8443/",
+			keyed: true,
+		},
+		{
+			name:  "host:port refuses other port",
+			hosts: []string{"api.test:8443"},
+			url:   "http://api.test:9000/",
+		},
+		{
+			name:  "host:port refuses no port",
+			hosts: []string{"api.test:8443"},
+			url:   "http://api.test/",
+		},
+		{
+			name:  "wildcard matches subdomain",
+			hosts: []string{"*.openai.azure.com"},
+			url:   "https://me.openai.azure.com/",
+			keyed: true,
+		},
+		{
+			name:  "wildcard refuses apex",
+			hosts: []string{"*.openai.azure.com"},
+			url:   "https://openai.azure.com/",
+		},
+		{
+			name:  "wildcard refuses look-alike",
+			hosts: []string{"*.openai.azure.com"},
+			url:   "https://evilopenai.azure.com/",
+		},
+		{
+			name:  "unlisted host",
+			hosts: []string{"api.test"},
+			url:   "http://evil.test/",
+		},
+		{
+			name:  "suffix is not a match",
+			hosts: []string{"api.test"},
+			url:   "http://api.test.evil/",
+		},
+		{
+			name:  "IPv6 literal",
+			hosts: []string{"::1"},
+			url:   "http://[::1]:8080/",
+			keyed: true,
+		},
+		{
+			name:  "second entry",
+			hosts: []string{"a.test", "b.test"},
+			url:   "http://b.test/",
+			keyed: true,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,20 +13,71 @@ import (
 func TestProactiveSteering(t *testing.T) {
 	soon := time.Now().Add(90 * time.Second)
 	cases := []struct {
-		name     string
-		headers  map[string]string
-		cooled   bool
-		resetIn  time.Duration
-		remainig int64
+		name      string
+		headers   map[string]string
+		cooled    bool
+		resetIn   time.Duration
+		remaining int64
 	}{
-		{"OpenAI requests spent", map[string]string{"X-Ratelimit-Remaining-Requests": "0", "X-Ratelimit-Reset-Requests": "20s", "X-Ratelimit-Remaining-Tokens": "5000", "X-Ratelimit-Reset-Tokens": "1s"}, true, 20 * time.Second, 0},
-		{"OpenAI tokens spent", map[string]string{"X-Ratelimit-Remaining-Requests": "12", "X-Ratelimit-Reset-Requests": "1s", "X-Ratelimit-Remaining-Tokens": "0", "X-Ratelimit-Reset-Tokens": "6m0s"}, true, 6 * time.Minute, 12},
-		{"Anthropic RFC 3339", map[string]string{"Anthropic-Ratelimit-Requests-Remaining": "0", "Anthropic-Ratelimit-Requests-Reset": soon.UTC().Format(time.RFC3339)}, true, 90 * time.Second, 0},
-		{"GitHub epoch seconds", map[string]string{"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": strconv.FormatInt(soon.Unix(), 10)}, true, 90 * time.Second, 0},
-		{"some left", map[string]string{"X-Ratelimit-Remaining-Requests": "59", "X-Ratelimit-Reset-Requests": "1s"}, false, 0, 59},
-		{"spent with no reset: no guess", map[string]string{"X-Ratelimit-Remaining-Requests": "0"}, false, 0, 0},
-		{"no headers", nil, false, 0, -1},
-		{"garbage", map[string]string{"X-Ratelimit-Remaining-Requests": "lots"}, false, 0, -1},
+		{
+			name: "OpenAI requests spent",
+			headers: map[string]string{
+				"X-Ratelimit-Remaining-Requests": "0", "X-Ratelimit-Reset-Requests": "20s",
+				"X-Ratelimit-Remaining-Tokens": "5000", "X-Ratelimit-Reset-Tokens": "1s",
+			},
+			cooled:    true,
+			resetIn:   20 * time.Second,
+			remaining: 0,
+		},
+		{
+			name: "OpenAI tokens spent",
+			headers: map[string]string{
+				"X-Ratelimit-Remaining-Requests": "12", "X-Ratelimit-Reset-Requests": "1s",
+				"X-Ratelimit-Remaining-Tokens": "0", "X-Ratelimit-Reset-Tokens": "6m0s",
+			},
+			cooled:    true,
+			resetIn:   6 * time.Minute,
+			remaining: 12,
+		},
+		{
+			name: "Anthropic RFC 3339",
+			headers: map[string]string{
+				"Anthropic-Ratelimit-Requests-Remaining": "0",
+				"Anthropic-Ratelimit-Requests-Reset":     soon.UTC().Format(time.RFC3339),
+			},
+			cooled:    true,
+			resetIn:   90 * time.Second,
+			remaining: 0,
+		},
+		{
+			name: "GitHub epoch seconds",
+			headers: map[string]string{
+				"X-Ratelimit-Remaining": "0",
+				"X-Ratelimit-Reset":     strconv.FormatInt(soon.Unix(), 10),
+			},
+			cooled:    true,
+			resetIn:   90 * time.Second,
+			remaining: 0,
+		},
+		{
+			name:      "some left",
+			headers:   map[string]string{"X-Ratelimit-Remaining-Requests": "59", "X-Ratelimit-Reset-Requests": "1s"},
+			remaining: 59,
+		},
+		{
+			name:      "spent with no reset: no guess",
+			headers:   map[string]string{"X-Ratelimit-Remaining-Requests": "0"},
+			remaining: 0,
+		},
+		{
+			name:      "no headers",
+			remaining: -1,
+		},
+		{
+			name:      "garbage",
+			headers:   map[string]string{"X-Ratelimit-Remaining-Requests": "lots"},
+			remaining: -1,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,7 +86,7 @@ func TestProactiveSteering(t *testing.T) {
 			start := time.Now()
 			get(t, tr, p.URL)
 			a := tr.Keys()[0]
-			assert.Equal(t, tc.remainig, a.Remaining)
+			assert.Equal(t, tc.remaining, a.Remaining)
 			if !tc.cooled {
 				assert.Equal(t, StateOK, a.State)
 				return
@@ -61,14 +112,14 @@ func TestSteeringHeaderSets(t *testing.T) {
 		known bool
 		spent bool
 	}{
-		{"any reads OpenAI", steerAny, openai, 5, true, true},
-		{"any reads Anthropic", steerAny, anthropic, 0, true, true},
-		{"any reads GitHub", steerAny, github, 17, true, false},
-		{"OpenAI preset", steerOpenAI, openai, 5, true, true},
-		{"OpenAI preset ignores Anthropic's", steerOpenAI, anthropic, 0, false, false},
-		{"Anthropic preset", steerAnthropic, anthropic, 0, true, true},
-		{"GitHub preset", steerGitHub, github, 17, true, false},
-		{"Gemini reports nothing", steerNone, openai, 0, false, false},
+		{name: "any reads OpenAI", steer: steerAny, h: openai, n: 5, known: true, spent: true},
+		{name: "any reads Anthropic", steer: steerAny, h: anthropic, n: 0, known: true, spent: true},
+		{name: "any reads GitHub", steer: steerAny, h: github, n: 17, known: true},
+		{name: "OpenAI preset", steer: steerOpenAI, h: openai, n: 5, known: true, spent: true},
+		{name: "OpenAI preset ignores Anthropic's", steer: steerOpenAI, h: anthropic},
+		{name: "Anthropic preset", steer: steerAnthropic, h: anthropic, n: 0, known: true, spent: true},
+		{name: "GitHub preset", steer: steerGitHub, h: github, n: 17, known: true},
+		{name: "Gemini reports nothing", steer: steerNone, h: openai},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,14 +33,19 @@ func TestRecordMerge(t *testing.T) {
 		a, b Record
 		want Record
 	}{
-		{"dead beats ok", ok0, dead0, dead0},
-		{"a stale ok never resurrects a dead key", dead0, ok0, dead0},
-		{"a newer Reset beats dead", dead0, ok1, ok1},
-		{"dead after the Reset beats it", ok1, Record{Fingerprint: "k", State: StateDead, Epoch: 1}, Record{Fingerprint: "k", State: StateDead, Epoch: 1}},
-		{"cooldowns merge to the later", soon, late, late},
-		{"cooldowns merge to the later, either order", late, soon, late},
-		{"a cooldown beats ok", ok0, soon, soon},
-		{"dead beats a cooldown", late, dead0, dead0},
+		{name: "dead beats ok", a: ok0, b: dead0, want: dead0},
+		{name: "a stale ok never resurrects a dead key", a: dead0, b: ok0, want: dead0},
+		{name: "a newer Reset beats dead", a: dead0, b: ok1, want: ok1},
+		{
+			name: "dead after the Reset beats it",
+			a:    ok1,
+			b:    Record{Fingerprint: "k", State: StateDead, Epoch: 1},
+			want: Record{Fingerprint: "k", State: StateDead, Epoch: 1},
+		},
+		{name: "cooldowns merge to the later", a: soon, b: late, want: late},
+		{name: "cooldowns merge to the later, either order", a: late, b: soon, want: late},
+		{name: "a cooldown beats ok", a: ok0, b: soon, want: soon},
+		{name: "dead beats a cooldown", a: late, b: dead0, want: dead0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,10 +232,10 @@ func TestSharedCooldownAndReset(t *testing.T) {
 	store := newMemStore()
 	a := storeTransport(t, store, []string{keyA, keyB})
 	b := storeTransport(t, store, []string{keyA, keyB})
-	l, _, _ := a.pool.acquire(-1)
+	l, _, _ := a.pool.acquire(-1, time.Now)
 	now := time.Now().Round(0)
 	until := now.Add(time.Hour)
-	change, ok := a.pool.fail(l, verdict{reason: ReasonBilling}, 429, now, time.Hour)
+	change, ok := a.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)
 	require.True(t, ok, "%+v", change)
 	require.Eventually(t, func() bool { return b.Keys()[l.index].State == StateExhausted }, time.Second, time.Millisecond)
 	assert.True(t, until.Equal(b.Keys()[l.index].ResetAt), "the same deadline")

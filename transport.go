@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // Transport is an http.RoundTripper that sets an API key from its pool on
@@ -88,10 +89,17 @@ func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 		closeBody(req)
 		return nil, errors.New("credpool: request has no URL")
 	}
+	if t.pool == nil {
+		closeBody(req)
+		return nil, errNotNew
+	}
 	if !t.keyed(req) {
 		return t.cfg.base.RoundTrip(req)
 	}
 	c := call{t: t, req: req, avoid: -1}
+	if affinityUsed.Load() {
+		c.readAffinity(req.Context())
+	}
 	if err := c.body.load(req, t.cfg.maxReplayBody, t.budget, t.canRetry); err != nil {
 		return nil, err
 	}
@@ -99,13 +107,24 @@ func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 	return c.run()
 }
 
+// errNotNew is the error of a Transport that New did not make.
+var errNotNew = errors.New("credpool: Transport not made by New")
+
 // Keys returns a snapshot of every key, in the order given to New.
-func (t *Transport) Keys() []KeyStatus { return t.pool.status() }
+func (t *Transport) Keys() []KeyStatus {
+	if t.pool == nil {
+		return nil
+	}
+	return t.pool.status(time.Now())
+}
 
 // Reset puts every key back in rotation, dead ones included. A verdict on an
 // attempt sent before Reset is ignored, so a late response cannot kill a key
 // that was just revived.
 func (t *Transport) Reset() {
+	if t.pool == nil {
+		return
+	}
 	for _, c := range t.pool.reset() {
 		t.emit(context.Background(), c)
 	}
@@ -115,6 +134,9 @@ func (t *Transport) Reset() {
 // back in rotation, as Reset does for every key: after rotating one secret,
 // or from a status page.
 func (t *Transport) ResetKey(index int) error {
+	if t.pool == nil {
+		return errNotNew
+	}
 	if index < 0 || index >= len(t.pool.slots) {
 		return fmt.Errorf("credpool: ResetKey: no key at index %d (the pool has %d)", index, len(t.pool.slots))
 	}
@@ -127,6 +149,9 @@ func (t *Transport) ResetKey(index int) error {
 // CloseIdleConnections closes the idle connections of the base transport, if
 // it has such a method.
 func (t *Transport) CloseIdleConnections() {
+	if t.cfg == nil {
+		return
+	}
 	if c, ok := t.cfg.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
@@ -136,7 +161,10 @@ func (t *Transport) CloseIdleConnections() {
 // verbs that do not call String, such as %#v and %d, print the Transport's
 // fields, which are pointers: no way of printing it reaches a key.)
 func (t Transport) String() string {
-	n, _ := t.pool.exhausted()
+	if t.pool == nil {
+		return "credpool.Transport{not made by New}"
+	}
+	n, _ := t.pool.exhausted(time.Now())
 	return fmt.Sprintf("credpool.Transport{keys: %d, ok: %d, exhausted: %d, dead: %d, strategy: %s}",
 		n.OK+n.Exhausted+n.Dead, n.OK, n.Exhausted, n.Dead, t.cfg.strategy)
 }

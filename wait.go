@@ -9,62 +9,68 @@ import (
 )
 
 // backOff waits before a transient retry: the backoff's next interval, or the
-// provider's hint if that is longer. It returns errBudget, without waiting,
-// when the retry budget is spent, the backoff stops, or the wait would outlast
-// WithMaxWait or the context's deadline (sleeping past the deadline only to
-// fail is worse than answering now); and the context's error if the context
-// ends while it waits.
-func (c *call) backOff(ctx context.Context, hint time.Duration) error {
+// provider's hint if that is longer, and then goes again. It hands back the
+// last response, without waiting, when the retry budget is spent, the
+// backoff stops, or the wait would outlast WithMaxWait or the context's
+// deadline (sleeping past the deadline only to fail is worse than answering
+// now); it fails with the context's error if the context ends while it waits.
+func (c *call) backOff(ctx context.Context, hint time.Duration) (step, error) {
 	c.transient++
 	if c.transient > c.t.cfg.maxRetries {
-		return errBudget
+		return handBack, nil
 	}
 	if c.backoff == nil {
 		c.backoff = c.t.cfg.newBackoff()
 	}
 	d := c.backoff.NextBackOff()
 	if d == backoff.Stop {
-		return errBudget
+		return handBack, nil
 	}
 	d = max(d, hint)
 	if hint > 0 && d > c.waitLeft() {
-		return errBudget
+		return handBack, nil
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Now().Add(d).After(deadline) {
-		return errBudget
+		return handBack, nil
 	}
 	if err := c.sleep(ctx, d, nil); err != nil {
-		return fmt.Errorf("credpool: backing off: %w", err)
+		return fail, fmt.Errorf("credpool: backing off: %w", err)
 	}
 	c.t.counters.retries.Add(1)
-	return nil
+	return again, nil
 }
 
-var errBudget = fmt.Errorf("credpool: retry budget spent")
-
 // waitForKey waits for the soonest cooling key when no key is usable, if it
-// returns within WithMaxWait and before the context's deadline. Otherwise it
-// returns the *NoKeysError.
-func (c *call) waitForKey(ctx context.Context) error {
-	noKeys, wake := c.t.pool.exhausted()
-	if noKeys.OK > 0 {
-		return nil // a cooldown ended since acquire looked: try again
-	}
-	if noKeys.SoonestReset.IsZero() {
-		return noKeys
-	}
-	d := time.Until(noKeys.SoonestReset)
-	if d > c.waitLeft() {
-		return noKeys
+// returns within WithMaxWait and before the context's deadline, and then goes
+// again. Otherwise the call ends: with the provider's last response if an
+// attempt had one, since its words say more than ours, else with the
+// *NoKeysError; or with the context's error if the context ended.
+func (c *call) waitForKey(ctx context.Context) (step, error) {
+	now := time.Now()
+	noKeys, wake := c.t.pool.exhausted(now)
+	switch {
+	case noKeys.OK > 0:
+		return again, nil // a cooldown ended since acquire looked
+	case noKeys.SoonestReset.IsZero(), noKeys.SoonestReset.Sub(now) > c.waitLeft():
+		return c.noKey(ctx, noKeys)
 	}
 	if deadline, ok := ctx.Deadline(); ok && noKeys.SoonestReset.After(deadline) {
-		return noKeys
+		return c.noKey(ctx, noKeys)
 	}
 	c.t.counters.waits.Add(1)
-	if err := c.sleep(ctx, d, wake); err != nil {
-		return fmt.Errorf("credpool: waiting for a key: %w", err)
+	if err := c.sleep(ctx, noKeys.SoonestReset.Sub(now), wake); err != nil {
+		return fail, fmt.Errorf("credpool: waiting for a key: %w", err)
 	}
-	return nil
+	return again, nil
+}
+
+// noKey ends a call that found no key and will not wait: with the last
+// response if there is one and the caller still wants it, else with noKeys.
+func (c *call) noKey(ctx context.Context, noKeys *NoKeysError) (step, error) {
+	if c.last != nil && ctx.Err() == nil {
+		return handBack, nil
+	}
+	return fail, noKeys
 }
 
 // sleep pauses a request and counts the time it waited.

@@ -84,22 +84,29 @@ func rotated[T any](rows []T) []T {
 	return append(rows[k:len(rows):len(rows)], rows[:k]...)
 }
 
-// impls are the rows every success benchmark compares.
-func impls(tb testing.TB) []struct {
+// impl is one row of a comparison.
+type impl struct {
 	name string
 	rt   http.RoundTripper
-} {
-	retrying := retryablehttp.NewClient()
-	retrying.HTTPClient = &http.Client{Transport: canned{}}
-	retrying.Logger = nil
-	return rotated([]struct {
-		name string
-		rt   http.RoundTripper
-	}{
+}
+
+// retrying is go-retryablehttp's RoundTripper over base, silent and with zero
+// waits between attempts, so that a retry costs only its work.
+func retrying(base http.RoundTripper) *retryablehttp.RoundTripper {
+	c := retryablehttp.NewClient()
+	c.HTTPClient = &http.Client{Transport: base}
+	c.Logger = nil
+	c.RetryWaitMin, c.RetryWaitMax = 0, 0
+	return &retryablehttp.RoundTripper{Client: c}
+}
+
+// impls are the rows every success benchmark compares.
+func impls(tb testing.TB) []impl {
+	return rotated([]impl{
 		{"bare", canned{}},
 		{"floor", floor{base: canned{}, value: []string{"Bearer " + keys(1)[0]}}},
 		{"oauth2", &oauth2.Transport{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: keys(1)[0]}), Base: canned{}}},
-		{"retryablehttp", &retryablehttp.RoundTripper{Client: retrying}},
+		{"retryablehttp", retrying(canned{})},
 		{"credpool", newCredpool(tb, 1)},
 	})
 }
@@ -150,8 +157,13 @@ func BenchmarkSuccess(b *testing.B) {
 // than those of rows measured one after the other. An op is one request on
 // every row; ns/<row> is one row's time per request.
 func BenchmarkSuccessPaired(b *testing.B) {
+	takeTurns(b, impls(b))
+}
+
+// takeTurns runs rows side by side, in turns of 64 requests each, and
+// reports each row's time per request as ns/<row>. A request must end in 200.
+func takeTurns(b *testing.B, rows []impl) []time.Duration {
 	const turn = 64
-	rows := impls(b)
 	req := request()
 	spent := make([]time.Duration, len(rows))
 	b.ReportAllocs()
@@ -173,6 +185,7 @@ func BenchmarkSuccessPaired(b *testing.B) {
 	for i, r := range rows {
 		b.ReportMetric(float64(spent[i])/float64(b.N), "ns/"+r.name)
 	}
+	return spent
 }
 
 // BenchmarkSuccessParallel is the success path from every core at once.
@@ -350,27 +363,52 @@ func (f *flaky) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 }
 
+// overloaded is a 503 of OpenAI's, the provider's trouble: retried on the
+// same key after a backoff, by credpool and go-retryablehttp alike.
+const overloaded = `{"error":{"message":"The server is overloaded","type":"server_error"}}`
+
+// recovering is credpool over base with zero waits: keys come back at once (a
+// cooldown of at most a microsecond) and backoffs are zero, so that every
+// operation measures one rotation or one retry, never a wait.
+func recovering(tb testing.TB, base http.RoundTripper) *credpool.Transport {
+	tr, err := credpool.New(keys(2), credpool.WithBase(base), credpool.WithMaxCooldown(time.Microsecond),
+		credpool.WithBackoff(func() backoff.BackOff { return &backoff.ZeroBackOff{} }))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tr
+}
+
 // BenchmarkRecovery measures the allocations and time of a 429 that rotates
-// to another key, and of a 503 retried after a (zero) backoff.
+// to another key, and of a 503 retried after a zero backoff, by credpool and
+// by go-retryablehttp, which retries it the same way.
 func BenchmarkRecovery(b *testing.B) {
-	cases := []struct {
-		name string
-		base *flaky
-	}{
-		{"429-rotation", &flaky{status: 429, header: http.Header{"Retry-After": {"0"}},
-			body: `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`}},
-		{"5xx-retry", &flaky{status: 503, body: `{"error":{"message":"The server is overloaded","type":"server_error"}}`}},
+	rotation := &flaky{status: 429, header: http.Header{"Retry-After": {"0"}},
+		body: `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`}
+	b.Run("case=429-rotation", func(b *testing.B) { serial(b, recovering(b, rotation)) })
+	for _, r := range retries(b) {
+		b.Run("case=5xx-retry/impl="+r.name, func(b *testing.B) { serial(b, r.rt) })
 	}
-	for _, c := range cases {
-		// Keys come back at once (a cooldown of at most a microsecond),
-		// so that every operation measures one rotation, never a wait.
-		tr, err := credpool.New(keys(2), credpool.WithBase(c.base), credpool.WithMaxCooldown(time.Microsecond),
-			credpool.WithBackoff(func() backoff.BackOff { return &backoff.ZeroBackOff{} }))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run("case="+c.name, func(b *testing.B) { serial(b, tr) })
+}
+
+// BenchmarkRecoveryPaired is the 503 retried of BenchmarkRecovery, by credpool
+// and by go-retryablehttp taking turns as BenchmarkSuccessPaired's rows do:
+// credpool/retryablehttp is the ratio of their times, the figure to read.
+func BenchmarkRecoveryPaired(b *testing.B) {
+	rows := retries(b)
+	spent := takeTurns(b, rows)
+	if rows[0].name != "credpool" {
+		spent[0], spent[1] = spent[1], spent[0]
 	}
+	b.ReportMetric(float64(spent[0])/float64(spent[1]), "credpool/retryablehttp")
+}
+
+// retries are the rows that retry a 503 once, each over a base of its own.
+func retries(tb testing.TB) []impl {
+	return rotated([]impl{
+		{"credpool", recovering(tb, &flaky{status: 503, body: overloaded})},
+		{"retryablehttp", retrying(&flaky{status: 503, body: overloaded})},
+	})
 }
 
 var sink *credpool.Transport

@@ -1,6 +1,6 @@
 module github.com/credpool/credpool/redisstore
 
-go 1.23
+go 1.25.0
 
 require (
 	github.com/credpool/credpool v0.1.0

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/proxy"
 )
 
 // checkOptions are the check command's flags.
@@ -125,7 +126,7 @@ func (o *checkOptions) config() (*url.URL, preset, []credpool.Option, error) {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	base := upstreamFor(upstream, path) // https://api.openai.com/v1 and /v1/models: once
+	base := proxy.UpstreamFor(upstream, path) // https://api.openai.com/v1 and /v1/models: once
 	target, err := url.Parse(strings.TrimRight(base.String(), "/") + path)
 	if err != nil {
 		return nil, p, nil, usagef("--path %q does not make a URL", o.path)
@@ -162,10 +163,11 @@ func checkKey(ctx context.Context, key string, target *url.URL, header http.Head
 	}
 	s := t.Keys()[0]
 	r.label, r.state, r.reason, r.resetAt, r.err = s.Label, s.State, s.Reason, s.ResetAt, err
-	if r.reason == credpool.ReasonAuthPermanent {
-		// Alone in its pool, a rejected key is only cooled by the outage
-		// guard; the provider's verdict is that it is dead.
-		r.state, r.resetAt = credpool.StateDead, time.Time{}
+	if r.suspect {
+		// Alone in its pool, a revoked key is only cooled by the outage
+		// guard, which holds back the kill of a pool's last key; the
+		// provider's verdict is that it is dead.
+		r.state, r.reason, r.resetAt = credpool.StateDead, credpool.ReasonAuthPermanent, time.Time{}
 	}
 	return r
 }

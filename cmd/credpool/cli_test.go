@@ -130,14 +130,30 @@ func TestCheckReportsUnreachable(t *testing.T) {
 	assert.NotContains(t, out, goodKey)
 }
 
+// TestDemo runs the demo command whole, in both modes; the demos' own
+// tests are in internal/demo.
 func TestDemo(t *testing.T) {
-	code, out, errOut := runCLI(t, "demo", "-n", "60", "-c", "8")
+	report := filepath.Join(t.TempDir(), "day.html")
+	code, out, errOut := runCLI(t, "demo", "--html", report)
+	require.Equal(t, exitOK, code, "%s\n%s", out, errOut)
+	assert.Regexp(t, `(?m)^  Requests that failed +\d+ +\d+$`, out)
+	assert.Contains(t, out, "OK: credpool failed")
+	assert.NotContains(t, out, "\033[", "no colour off a terminal")
+	page, err := os.ReadFile(report)
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "<svg")
+
+	code, out, errOut = runCLI(t, "demo", "--live", "-n", "60", "-c", "8")
 	require.Equal(t, exitOK, code, "%s\n%s", out, errOut)
 	assert.Contains(t, out, "OK: revoked key sk-…REVK is dead")
-	assert.Regexp(t, `(?m)^sk-…REVK\s+dead\s+auth_permanent`, out)
-	assert.Contains(t, out, "succeeded:")
 	assert.Contains(t, errOut, "progress: 60/60 done")
-	assert.NotContains(t, out+errOut, "sk-demo1-fake-key", "no key is printed")
+	assert.NotContains(t, out+errOut+string(page), "sk-demo1-fake-key", "no key is printed")
+
+	for _, args := range [][]string{{"-n", "5"}, {"--live", "--html", report}, {"--live", "--seed", "2"}} {
+		code, _, errOut = runCLI(t, append([]string{"demo"}, args...)...)
+		assert.Equal(t, exitUsage, code, "%v", args)
+		assert.Contains(t, errOut, "credpool help demo")
+	}
 }
 
 // TestProxyCommand runs the proxy command whole: from its flags and the

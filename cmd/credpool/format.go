@@ -1,5 +1,4 @@
-// format.go formats waits and counts for people, in the demo's and check's
-// tables.
+// format.go formats waits and counts for people, in check's table.
 
 package main
 

@@ -1,13 +1,12 @@
-// helpers_test.go has what the tests share: goleak in TestMain, a fake
-// OpenAI-style upstream that records what reached it, and a proxy in front
-// of it on loopback.
+// helpers_test.go has what the tests share: goleak in TestMain, and a fake
+// OpenAI-style upstream that records what reached it. The proxy's own tests
+// are in internal/proxy, with an upstream of their own.
 
 package main
 
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-	"github.com/credpool/credpool"
-	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -196,88 +192,6 @@ func (u *upstream) requests() []seen {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return append([]seen(nil), u.seen...)
-}
-
-// testProxy is a proxy on a loopback httptest server.
-type testProxy struct {
-	*httptest.Server
-	proxy *proxy
-}
-
-// newTestProxy starts a proxy in front of up with keys; token is the client
-// token ("" for none). Its backoff is short and its connections are its own.
-func newTestProxy(t *testing.T, up *upstream, keys []string, token string) *testProxy {
-	t.Helper()
-	return startTestProxy(t, up, keys, token, nil, nil)
-}
-
-// startTestProxy is newTestProxy with command-line flags, parsed as the
-// proxy command parses them, and a change to the configuration they give
-// (nil for none).
-func startTestProxy(t *testing.T, up *upstream, keys []string, token string, args []string, tweak func(*proxyConfig)) *testProxy {
-	t.Helper()
-	fs, o := proxyFlags()
-	require.NoError(t, parse(fs, append([]string{"--upstream", up.URL, "--listen", "127.0.0.1:0", "--preset", "openai"}, args...)))
-	cfg, err := o.config(token)
-	require.NoError(t, err)
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	cfg.base = base
-	cfg.log = discardLogger()
-	cfg.options = append(cfg.options,
-		credpool.WithBackoff(func() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }))
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	p, err := newProxy(cfg, keys)
-	require.NoError(t, err)
-	srv := httptest.NewServer(p)
-	t.Cleanup(func() {
-		srv.Close()
-		p.Close()
-		base.CloseIdleConnections()
-	})
-	return &testProxy{Server: srv, proxy: p}
-}
-
-// do sends a request to the proxy with the given headers and returns the
-// status and body.
-func (p *testProxy) do(t *testing.T, method, path string, header map[string]string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, p.URL+path, nil)
-	require.NoError(t, err)
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := p.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(body)
-}
-
-// status reads /credpool/status.
-func (p *testProxy) status(t *testing.T, token string) []keyStatus {
-	return p.poolStatus(t, token).Keys
-}
-
-// poolStatus reads /credpool/status whole.
-func (p *testProxy) poolStatus(t *testing.T, token string) poolStatus {
-	t.Helper()
-	h := map[string]string{}
-	if token != "" {
-		h["Authorization"] = "Bearer " + token
-	}
-	code, body := p.do(t, http.MethodGet, "/credpool/status", h)
-	require.Equal(t, http.StatusOK, code, body)
-	var out poolStatus
-	require.NoError(t, json.NewDecoder(bytes.NewReader([]byte(body))).Decode(&out))
-	return out
-}
-
-// bearer is an Authorization header.
-func bearer(token string) map[string]string {
-	return map[string]string{"Authorization": "Bearer " + token}
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader at once.

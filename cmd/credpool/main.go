@@ -6,7 +6,7 @@
 //
 //	credpool proxy --upstream URL [flags]   serve the pool as a reverse proxy
 //	credpool check --base-url URL [flags]   send one cheap request per key
-//	credpool demo [-n N] [-c C]             the simulated-provider demo
+//	credpool demo [--html FILE] [--live]    a simulated day: a naive pool against credpool
 //	credpool help [command]                 show help
 //
 // Keys are read from a file (--keys-file) or an environment variable
@@ -64,7 +64,7 @@ func commands() []command {
 			func() *flag.FlagSet { fs, _ := proxyFlags(); return fs }, runProxy},
 		{"check", "send one cheap request with each key and tell which are ok, exhausted or dead",
 			func() *flag.FlagSet { fs, _ := checkFlags(); return fs }, runCheck},
-		{"demo", "run the pool against a simulated provider (no network, no keys)",
+		{"demo", "a simulated day through a naive pool and through credpool (no network, no keys)",
 			func() *flag.FlagSet { fs, _ := demoFlags(); return fs }, runDemo},
 	}
 }

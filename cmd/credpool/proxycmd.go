@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,7 +18,15 @@ import (
 	"time"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/proxy"
 )
+
+// defaultTokenEnv is the environment variable read for the client token by
+// default.
+const defaultTokenEnv = "CREDPOOL_CLIENT_TOKEN"
+
+// minTokenLen is the shortest client token accepted.
+const minTokenLen = 16
 
 // defaultReplayBudget is --replay-budget's default: the memory that bodies
 // kept for retries may take, together. Each is at most 10 MiB
@@ -83,8 +90,8 @@ after the requests in flight finish (within --shutdown-timeout).
 // config checks the options and the client token, and returns the proxy's
 // configuration. A proxy that would listen beyond loopback without a token
 // is refused: it would lend the keys to anyone who can reach it.
-func (o *proxyOptions) config(token string) (proxyConfig, error) {
-	var cfg proxyConfig
+func (o *proxyOptions) config(token string) (proxy.Config, error) {
+	var cfg proxy.Config
 	if o.upstream == "" {
 		return cfg, usagef("--upstream is required, e.g. --upstream https://api.openai.com")
 	}
@@ -106,20 +113,20 @@ func (o *proxyOptions) config(token string) (proxyConfig, error) {
 		return cfg, err
 	}
 	opts = append(opts, credpool.WithReplayBudget(int64(o.replayBudget)))
-	cfg = proxyConfig{upstream: u, options: opts, hosts: []string{u.Host}, name: o.name, token: token, loopback: isLoopback(o.listen)}
+	cfg = proxy.Config{Upstream: u, Options: opts, Hosts: []string{u.Host}, Name: o.name, Token: token, Loopback: proxy.IsLoopback(o.listen)}
 	if o.hosts != "" {
-		cfg.hosts = nil
+		cfg.Hosts = nil
 		for _, h := range strings.Split(o.hosts, ",") {
 			if h = strings.TrimSpace(h); h != "" {
-				cfg.hosts = append(cfg.hosts, h)
+				cfg.Hosts = append(cfg.Hosts, h)
 			}
 		}
 	}
-	if cfg.name == "" {
-		cfg.name = strings.ToLower(o.preset)
+	if cfg.Name == "" {
+		cfg.Name = strings.ToLower(o.preset)
 	}
-	if cfg.name == "" {
-		cfg.name = u.Hostname()
+	if cfg.Name == "" {
+		cfg.Name = u.Hostname()
 	}
 	return cfg, nil
 }
@@ -142,6 +149,25 @@ func checkListen(addr string) error {
 		if _, err := net.LookupPort("tcp", port); err != nil {
 			return usagef("--listen %q: port %q is not a number or a service name", addr, port)
 		}
+	}
+	return nil
+}
+
+// checkToken validates the client token for a proxy listening on listen:
+// beyond loopback a token is required, and a token, where set, must be long
+// enough and have no spaces. Errors name the variable, never its value.
+func checkToken(listen, token, env string) error {
+	switch {
+	case token == "" && !proxy.IsLoopback(listen):
+		return usagef("--listen %s is not a loopback address, and an open proxy would lend the keys to anyone who can reach it: "+
+			"set a client token in $%s (or the variable named by --client-token-env), and have clients send it as "+
+			"\"Authorization: Bearer <token>\" (their API key)", listen, env)
+	case token == "":
+		return nil
+	case len(token) < minTokenLen:
+		return usagef("the client token in $%s is shorter than %d characters; make one with: openssl rand -hex 32", env, minTokenLen)
+	case strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return usagef("the client token in $%s has a space or control character", env)
 	}
 	return nil
 }
@@ -179,17 +205,17 @@ func runProxy(ctx context.Context, out output, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.log = slog.New(slog.NewTextHandler(out.stderr, nil))
+	cfg.Log = slog.New(slog.NewTextHandler(out.stderr, nil))
 	closeStore := func() error { return nil }
 	if o.store != "" {
-		store, closer, err := openStore(o.store, cfg.log)
+		store, closer, err := openStore(o.store, cfg.Log)
 		if err != nil {
 			return err
 		}
-		cfg.store, closeStore = store, closer.Close
+		cfg.Store, closeStore = store, closer.Close
 	}
 	defer closeStore()
-	p, err := newProxy(cfg, keys)
+	p, err := proxy.New(cfg, keys)
 	if err != nil {
 		return err
 	}
@@ -199,18 +225,18 @@ func runProxy(ctx context.Context, out output, args []string) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	attrs := []any{slog.String("listen", base), slog.String("upstream", cfg.upstream.String()),
+	attrs := []any{slog.String("listen", base), slog.String("upstream", cfg.Upstream.String()),
 		slog.Int("keys", len(keys)), slog.String("status_page", base+"/credpool/"),
-		slog.Bool("client_token", cfg.token != "")}
+		slog.Bool("client_token", cfg.Token != "")}
 	if o.store != "" {
 		attrs = append(attrs, slog.String("store", storeName(o.store)))
 	}
-	cfg.log.Info("credpool proxy: serving", attrs...)
-	srv := newServer(p, cfg.log)
+	cfg.Log.Info("credpool proxy: serving", attrs...)
+	srv := newServer(p, cfg.Log)
 	if err := serve(ctx, srv, ln, o.shutdownTimeout); err != nil {
 		return err
 	}
-	cfg.log.Info("credpool proxy: stopped")
+	cfg.Log.Info("credpool proxy: stopped")
 	return nil
 }
 
@@ -219,7 +245,7 @@ func runProxy(ctx context.Context, out output, args []string) error {
 // connection left idle between requests closes after IdleTimeout. It has no
 // ReadTimeout nor WriteTimeout: each bounds a whole request or response, and
 // would cut a large honest upload or a stream that runs for minutes.
-// Bodies are timed by their progress instead (bodytimer.go).
+// Bodies are timed by their progress instead (internal/proxy/bodytimer.go).
 func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -253,9 +279,3 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.
 	}
 	return err
 }
-
-// Interface checks.
-var (
-	_ http.Handler = (*proxy)(nil)
-	_ io.Closer    = (*proxy)(nil)
-)

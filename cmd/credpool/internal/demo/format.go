@@ -1,0 +1,44 @@
+// format.go formats waits and counts for people.
+
+package demo
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/credpool/credpool"
+)
+
+// roughly formats a wait for people: tenths of a second, rounded up, when
+// short; whole seconds otherwise.
+func roughly(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "now"
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", math.Ceil(d.Seconds()*10)/10)
+	}
+	return d.Truncate(time.Second).String()
+}
+
+// cells returns a key's reason and the wait until its reset for a table,
+// with "-" for either when there is none.
+func cells(reason credpool.Reason, resetAt time.Time) (string, string) {
+	r, in := string(reason), "-"
+	if r == "" {
+		r = "-"
+	}
+	if !resetAt.IsZero() {
+		in = roughly(time.Until(resetAt))
+	}
+	return r, in
+}
+
+// plural counts things in English: "1 request", "300 requests".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}

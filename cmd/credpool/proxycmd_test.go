@@ -1,0 +1,195 @@
+// proxycmd_test.go tests the proxy command's flags and their checks (the
+// loopback rule, --listen, --upstream, --replay-budget), and its server:
+// timeouts, and draining the requests in flight on SIGINT. The proxy itself
+// is tested in internal/proxy.
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/credpool/credpool/cmd/credpool/internal/proxy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProxyConfigRefusesOpenRelay(t *testing.T) {
+	cases := []struct {
+		listen, token string
+		ok            bool
+	}{
+		{"127.0.0.1:8787", "", true},
+		{"[::1]:8787", "", true},
+		{"localhost:8787", "", true},
+		{"0.0.0.0:8787", "", false},
+		{":8787", "", false},
+		{"192.0.2.10:8787", "", false},
+		{"proxy.example:8787", "", false},
+		{"0.0.0.0:8787", testToken, true},
+		{"127.0.0.1:8787", "tiny-tok", false},
+		{"0.0.0.0:8787", "has a space in it, long enough", false},
+	}
+	for _, c := range cases {
+		o := &proxyOptions{upstream: "https://api.openai.com", listen: c.listen, tokenEnv: defaultTokenEnv, shutdownTimeout: time.Second}
+		_, err := o.config(c.token)
+		if c.ok {
+			assert.NoError(t, err, "listen %s", c.listen)
+			continue
+		}
+		var usage *usageError
+		if assert.ErrorAs(t, err, &usage, "listen %s token %q", c.listen, c.token) && c.token != "" {
+			assert.NotContains(t, err.Error(), c.token, "the error never shows the token")
+		}
+	}
+}
+
+// TestProxyConfigListen checks that a --listen address that cannot be
+// listened on is reported for what is wrong with it, before the loopback
+// rule, which would otherwise call it "not a loopback address".
+func TestProxyConfigListen(t *testing.T) {
+	cases := []struct {
+		listen string
+		err    string // "" for none
+	}{
+		{"127.0.0.1:8787", ""},
+		{"127.0.0.1:0", ""},
+		{"[::1]:65535", ""},
+		{"localhost:http", ""}, // a service name, as net.Listen takes
+		{"127.0.0.1:99999", "port 99999 is out of range"},
+		{"0.0.0.0:99999", "port 99999 is out of range"},
+		{"127.0.0.1:-1", "port -1 is out of range"},
+		{"127.0.0.1:123456789012345678901", "port 123456789012345678901 is out of range"},
+		{"localhost:http2x", `port "http2x" is not a number or a service name`},
+		{"0.0.0.0:http2x", `port "http2x" is not a number or a service name`},
+		{"127.0.0.1:", "has no port"},
+		{"127.0.0.1", "is not host:port"},
+		{"::1:8787", "is not host:port"},
+		{"[::1:8787", "is not host:port"},
+	}
+	for _, c := range cases {
+		t.Run(c.listen, func(t *testing.T) {
+			o := &proxyOptions{upstream: "https://api.openai.com", listen: c.listen, tokenEnv: defaultTokenEnv, shutdownTimeout: time.Second}
+			_, err := o.config("")
+			if c.err == "" {
+				assert.NoError(t, err)
+				return
+			}
+			var usage *usageError
+			require.ErrorAs(t, err, &usage)
+			assert.Contains(t, err.Error(), "--listen")
+			assert.Contains(t, err.Error(), c.err)
+			assert.NotContains(t, err.Error(), "loopback")
+		})
+	}
+}
+
+func TestProxyUpstreamMustNotHoldCredentials(t *testing.T) {
+	for _, u := range []string{"https://user:pass@api.example", "https://api.example/?key=abc", "ftp://api.example", "api.example"} {
+		o := &proxyOptions{upstream: u, listen: "127.0.0.1:8787", shutdownTimeout: time.Second}
+		_, err := o.config("")
+		assert.Error(t, err, u)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "pass", u)
+		}
+	}
+}
+
+func TestReplayBudgetFlag(t *testing.T) {
+	cases := []struct {
+		args []string
+		want int64
+		err  string
+	}{
+		{nil, 64 << 20, ""},
+		{[]string{"--replay-budget", "16MiB"}, 16 << 20, ""},
+		{[]string{"--replay-budget", "0"}, 0, ""},
+		{[]string{"--replay-budget", "1048576"}, 1 << 20, ""},
+		{[]string{"--replay-budget=2GiB"}, 2 << 30, ""},
+		{[]string{"--replay-budget", "500KB"}, 500_000, ""},
+		{[]string{"--replay-budget", "1.5MiB"}, 0, "whole number"},
+		{[]string{"--replay-budget", "-1MiB"}, 0, "whole number"},
+		{[]string{"--replay-budget", "64XB"}, 0, "unit"},
+		{[]string{"--replay-budget", ""}, 0, "whole number"},
+		{[]string{"--replay-budget", "99999999999GiB"}, 0, "too large"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.args), func(t *testing.T) {
+			fs, o := proxyFlags()
+			err := parse(fs, append([]string{"--upstream", "http://127.0.0.1:9"}, c.args...))
+			if c.err != "" {
+				var usage *usageError
+				require.ErrorAs(t, err, &usage)
+				assert.Contains(t, err.Error(), "-replay-budget")
+				assert.Contains(t, err.Error(), c.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.EqualValues(t, c.want, o.replayBudget)
+			_, err = o.config("")
+			require.NoError(t, err)
+		})
+	}
+	code, _, errOut := runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", "--replay-budget", "lots")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, `invalid value "lots" for flag -replay-budget`)
+}
+
+// TestServerTimeouts checks the server's own timeouts: headers must come
+// soon and idle connections close, but nothing bounds a whole request or
+// response, which would cut large uploads and long streams.
+func TestServerTimeouts(t *testing.T) {
+	srv := newServer(http.NotFoundHandler(), discardLogger())
+	assert.Positive(t, srv.ReadHeaderTimeout)
+	assert.LessOrEqual(t, srv.ReadHeaderTimeout, 30*time.Second)
+	assert.Positive(t, srv.IdleTimeout)
+	assert.LessOrEqual(t, srv.IdleTimeout, 5*time.Minute)
+	assert.Zero(t, srv.ReadTimeout, "a whole-request deadline would cut large honest uploads")
+	assert.Zero(t, srv.WriteTimeout, "a whole-response deadline would cut long streams")
+	assert.Positive(t, srv.MaxHeaderBytes)
+}
+
+func TestServeDrainsInFlightRequests(t *testing.T) {
+	up := newUpstream(t)
+	fs, o := proxyFlags()
+	require.NoError(t, parse(fs, []string{"--upstream", up.URL, "--listen", "127.0.0.1:0", "--preset", "openai"}))
+	cfg, err := o.config("")
+	require.NoError(t, err)
+	p, err := proxy.New(cfg, []string{goodKey})
+	require.NoError(t, err)
+	defer p.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, srv, ln, 5*time.Second) }()
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	got := make(chan int, 1)
+	go func() {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/v1/slow")
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	require.Eventually(t, func() bool { return len(up.requests()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	cancel() // SIGINT
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-served:
+		t.Fatalf("serve returned %v with a request in flight", err)
+	default:
+	}
+	up.Release()
+	assert.Equal(t, http.StatusOK, <-got, "the request in flight finishes")
+	assert.NoError(t, <-served)
+}

@@ -1,0 +1,162 @@
+package credpool
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// hot is the part of a key's state that every attempt reads or writes, all
+// of it without the lock: which header value to send, and the counts of the
+// success path. Each key's hot part has a cache line of its own, so that a
+// success touches two lines of the key's memory (this one and its keyID)
+// however many keys the pool holds, and the cores counting on one key do not
+// evict the rest of its state.
+type hot struct {
+	id        atomic.Pointer[keyID]
+	attempts  atomic.Uint64
+	remaining atomic.Int64  // the provider's last remaining-requests count; -1 if never seen
+	watched   atomic.Uint32 // 1 while the slot's probing or strikes want a success to clear them
+	_         [36]byte
+}
+
+// keyID is what an attempt takes from a key: the header value of one
+// generation of it. Reset and refresh start a new generation by storing a new
+// keyID, never by changing one, so readers need no lock, and an attempt whose
+// keyID is no longer the key's was sent before a Reset or refresh: its
+// verdict is ignored.
+type keyID struct {
+	value []string // {header value}: set on every attempt as it is, so the success path allocates nothing for it
+	array [1]string
+}
+
+// newKeyID returns a generation of a key whose header value is header, in a
+// single allocation: value is a slice of array.
+func newKeyID(header string) *keyID {
+	id := &keyID{array: [1]string{header}}
+	id.value = id.array[:]
+	return id
+}
+
+// lease is one attempt's claim on a key: which slot, and in which generation,
+// so the verdict is charged to the key that was actually sent, and not at all
+// if the key was reset or refreshed while the attempt was in flight. It is two
+// words, so that it travels in registers on the success path.
+type lease struct {
+	index int
+	id    *keyID
+}
+
+// value is the header value the attempt sends.
+func (l lease) value() []string { return l.id.value }
+
+// renew starts a new generation of key i, with a new header value if header
+// is not "". The caller holds the lock.
+func (p *pool) renew(i int, header string) {
+	if header == "" {
+		header = p.hot[i].id.Load().value[0]
+	}
+	p.hot[i].id.Store(newKeyID(header))
+}
+
+// current reports whether l was taken in its key's current generation.
+func (p *pool) current(l lease) bool { return p.hot[l.index].id.Load() == l.id }
+
+// acquire chooses a usable key by the pool's strategy and counts an attempt
+// on it. It asks now for the time only when some key cools, so a healthy
+// pool's success path reads no clock. It passes over the key at index avoid (-1 for none) unless
+// no other key is usable, so a retry after a server error goes to another
+// key where it can. ok is false when no key is usable. Keys whose cooldown
+// ended come back into rotation first; revived describes their return.
+//
+// For every strategy but LeastUsed, a choice while no cooldown has ended
+// takes no lock: it reads the published roster.
+func (p *pool) acquire(avoid int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
+	if r, ok := p.picker.(*roster); ok {
+		if soonest := p.soonest.Load(); soonest == 0 || now().UnixNano() < soonest {
+			if i := r.pick(avoid); i >= 0 {
+				return p.lease(i), nil, true
+			}
+		}
+	}
+	return p.acquireLocked(avoid, now())
+}
+
+// acquireLocked is acquire under the lock: for LeastUsed, and for every
+// strategy when a cooldown may have ended or no key was found without it.
+func (p *pool) acquireLocked(avoid int, now time.Time) (l lease, revived []StateChange, ok bool) {
+	p.mu.Lock()
+	defer p.unlock()
+	if revived = p.revive(now); revived != nil {
+		p.publish() // now, not at the unlock: the roster picks from what is published
+	}
+	i := p.picker.pick(avoid)
+	if i < 0 {
+		return lease{}, revived, false
+	}
+	p.picker.used(i)
+	return p.lease(i), revived, true
+}
+
+// lease counts an attempt on key i and returns the claim on it.
+func (p *pool) lease(i int) lease {
+	h := &p.hot[i]
+	h.attempts.Add(1)
+	return lease{index: i, id: h.id.Load()}
+}
+
+// acquireKey leases key i, and no other, if it is usable at now: for a
+// pinned request.
+func (p *pool) acquireKey(i int, now time.Time) (l lease, revived []StateChange, ok bool) {
+	p.mu.Lock()
+	defer p.unlock()
+	revived = p.revive(now)
+	if p.slots[i].state != StateOK {
+		return lease{}, revived, false
+	}
+	p.picker.used(i)
+	return p.lease(i), revived, true
+}
+
+// acquireSession leases the usable key that session h ranks first
+// (rendezvous hashing: each key's score is a hash of the session and the
+// key's index), passing over avoid unless it is the only one. A session
+// keeps its key while the key is usable, and a key's loss moves only the
+// sessions that ranked it first.
+func (p *pool) acquireSession(h uint64, avoid int, now time.Time) (l lease, revived []StateChange, ok bool) {
+	p.mu.Lock()
+	defer p.unlock()
+	revived = p.revive(now)
+	best, second := -1, -1
+	var bestScore, secondScore uint64
+	for i := range p.slots {
+		if p.slots[i].state != StateOK {
+			continue
+		}
+		score := mix(h ^ uint64(i)*0x9e3779b97f4a7c15)
+		switch {
+		case best < 0 || score > bestScore:
+			second, secondScore = best, bestScore
+			best, bestScore = i, score
+		case second < 0 || score > secondScore:
+			second, secondScore = i, score
+		}
+	}
+	if best == avoid && second >= 0 {
+		best = second
+	}
+	if best < 0 {
+		return lease{}, revived, false
+	}
+	p.picker.used(best)
+	return p.lease(best), revived, true
+}
+
+// mix is a 64-bit finalizer (splitmix64's): it spreads the session's hash
+// and a key's index into a score in which every bit counts.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}

@@ -1,0 +1,177 @@
+package credpool
+
+import "time"
+
+// This file holds what an outcome does to a key. The pool is the one owner
+// of that decision: a caller reports the attempt's verdict, and the pool
+// chooses dead or cooling, and for how long.
+
+// revive brings back every key whose cooldown ended by now. The caller holds
+// the lock.
+func (p *pool) revive(now time.Time) []StateChange {
+	var changes []StateChange
+	for i := p.cooling.expired(now); i >= 0; i = p.cooling.expired(now) {
+		s := &p.slots[i]
+		s.state, s.resetAt, s.probing = StateOK, time.Time{}, true
+		p.hot[i].watched.Store(1)
+		p.picker.add(i)
+		changes = append(changes, StateChange{Index: i, Label: s.label, From: StateExhausted, To: StateOK})
+	}
+	return changes
+}
+
+// fail records a failed attempt whose verdict kills or cools its key, at now.
+// It applies the new state unless the key was reset or refreshed since the
+// attempt was sent, is already dead, or already cools until later (two
+// cooldowns merge to the later deadline). A cooldown lasts the provider's
+// hint if it gave one, else the reason's (WithCooldown), grown for a repeat
+// offender (see grown) and clamped to WithMaxCooldown; the outage guard may
+// hold back a kill (see guard.go). It returns the change when the key's
+// state or reason changed; a cooldown that only grows longer is applied
+// silently.
+func (p *pool) fail(l lease, v verdict, status int, now time.Time) (StateChange, bool) {
+	p.mu.Lock()
+	defer p.unlock()
+	s := &p.slots[l.index]
+	s.failures++
+	if !p.current(l) || s.state == StateDead {
+		return StateChange{}, false
+	}
+	from, reason := s.stateAt(now), v.reason
+	cooldown := p.cooldown[v.reason]
+	if v.hinted {
+		cooldown = v.hint
+	}
+	until := now.Add(p.grown(l.index, v.reason, cooldown))
+	var suspect string
+	switch {
+	case v.reason == ReasonAuthPermanent && p.holdsBack(l.index, v):
+		suspect, reason = p.holdBack(), ReasonAuth
+		p.move(l.index, StateExhausted, now.Add(p.cooldown[ReasonAuth]))
+	case v.reason == ReasonAuthPermanent:
+		p.move(l.index, StateDead, time.Time{})
+		p.countKill()
+	case from == StateExhausted && !until.After(s.resetAt):
+		return StateChange{}, false
+	default:
+		p.move(l.index, StateExhausted, until)
+	}
+	quiet := from == s.state && reason == s.reason && suspect == ""
+	s.reason = reason
+	p.share(l.index)
+	if quiet {
+		return StateChange{}, false // a cooldown extended for the same reason is no news
+	}
+	return p.change(l.index, from, status, suspect), true
+}
+
+// minCooldown is how long a key cools when the provider says it may return
+// at once: a 429 whose Retry-After is 0 or already past would otherwise leave
+// the key in rotation, and the request would send to it again, in a loop.
+const minCooldown = time.Second
+
+// grown returns how long key i cools for reason, given the verdict's
+// cooldown, and counts a strike when the failure is a repeat: the key's first
+// attempt after a cooldown failed again for the reason it cooled for. Each
+// strike doubles the cooldown, up to WithMaxCooldown, and a success forgets
+// them. Whatever wording the tables miss, a key that never works again is
+// then probed a few times a day, not every few minutes: the seed's loop,
+// bounded. The caller holds the lock.
+func (p *pool) grown(i int, reason Reason, cooldown time.Duration) time.Duration {
+	s := &p.slots[i]
+	switch {
+	case s.probing && reason == s.reason:
+		s.strikes++
+	case reason != s.reason:
+		s.strikes = 0
+	}
+	if s.probing = false; s.strikes == 0 {
+		p.hot[i].watched.Store(0)
+	}
+	if cooldown <= 0 {
+		cooldown = minCooldown
+	}
+	d := clamp(cooldown, p.maxCooldown)
+	for n := 0; n < s.strikes && d < p.maxCooldown; n++ {
+		d = min(2*d, p.maxCooldown)
+	}
+	return d
+}
+
+// forgive clears key i's strikes and probe, after a success or a Reset, and
+// tells the success path it need not look again. The caller holds the lock.
+func (p *pool) forgive(i int) {
+	s := &p.slots[i]
+	s.strikes, s.probing = 0, false
+	p.hot[i].watched.Store(0)
+}
+
+// failTransient records a failed attempt that is not the key's fault.
+func (p *pool) failTransient(l lease) {
+	p.mu.Lock()
+	p.slots[l.index].failures++
+	p.mu.Unlock()
+}
+
+// succeed records a success. It ends a burst of kills, confirming them, and
+// keeps the provider's remaining-requests count. It takes the lock only when
+// there is a burst to end or a strike to forgive: the success path stays
+// lock-free.
+func (p *pool) succeed(l lease, remaining int64, known bool) {
+	h := &p.hot[l.index]
+	if known {
+		h.remaining.Store(remaining)
+	}
+	if p.bursting.Load() || h.watched.Load() != 0 {
+		p.mu.Lock()
+		p.endBurst()
+		p.forgive(l.index)
+		p.mu.Unlock()
+	}
+}
+
+// cool takes a key out of rotation until its limit resets, on the provider's
+// word that it has nothing left (proactive steering). It returns the change,
+// if any.
+func (p *pool) cool(l lease, until, now time.Time) (StateChange, bool) {
+	p.mu.Lock()
+	defer p.unlock()
+	s := &p.slots[l.index]
+	if !p.current(l) || s.state != StateOK || !until.After(now) {
+		return StateChange{}, false
+	}
+	s.reason = ReasonRateLimit
+	p.move(l.index, StateExhausted, until)
+	p.share(l.index)
+	return p.change(l.index, StateOK, 0, ""), true
+}
+
+// reset puts the keys at indexes (every key if none is given) back in
+// StateOK, makes verdicts on attempts already in flight with them stale, and
+// wakes requests waiting for a key.
+func (p *pool) reset(indexes ...int) []StateChange {
+	p.mu.Lock()
+	defer p.unlock()
+	if len(indexes) == 0 {
+		indexes = make([]int, len(p.slots))
+		for i := range indexes {
+			indexes[i] = i
+		}
+	}
+	var changes []StateChange
+	for _, i := range indexes {
+		s := &p.slots[i]
+		p.renew(i, "")
+		s.epoch = min(s.epoch+1, maxEpoch)
+		from := s.state
+		s.reason = "" // a reset key has no past to show, nor to pay for
+		if from != StateOK {
+			p.move(i, StateOK, time.Time{})
+			changes = append(changes, p.change(i, from, 0, ""))
+		}
+		p.forgive(i)
+		p.share(i)
+	}
+	p.wakeWaiters()
+	return changes
+}
