@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/human"
 	"github.com/credpool/credpool/cmd/credpool/internal/proxy"
 )
 
@@ -183,7 +184,7 @@ func printCheck(w io.Writer, results []checkResult) bool {
 		if r.err == nil {
 			status = strconv.Itoa(r.status)
 		}
-		reason, resetIn := cells(r.reason, r.resetAt)
+		reason, resetIn := human.Cells(r.reason, r.resetAt)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.label, status, r.state, reason, resetIn)
 		switch {
 		case r.ok():
@@ -199,7 +200,7 @@ func printCheck(w io.Writer, results []checkResult) bool {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d of %s ok, %d exhausted, %d dead, %d failed otherwise.\n",
-		ok, plural(len(results), "key"), exhausted, dead, len(results)-ok-exhausted-dead)
+		ok, human.Plural(len(results), "key"), exhausted, dead, len(results)-ok-exhausted-dead)
 	for _, r := range results {
 		switch {
 		case r.err != nil && !errors.Is(r.err, credpool.ErrNoKeys):

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -64,9 +65,9 @@ func TestHelpAndUsageErrors(t *testing.T) {
 }
 
 func TestKeysNeverFromArgv(t *testing.T) {
-	code, _, errOut := runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", goodKey)
+	code, _, errOut := runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", fakeapi.GoodKey)
 	assert.Equal(t, exitUsage, code)
-	assert.NotContains(t, errOut, goodKey, "a key pasted on the command line is not echoed")
+	assert.NotContains(t, errOut, fakeapi.GoodKey, "a key pasted on the command line is not echoed")
 	assert.Contains(t, errOut, "--keys-file or --keys-env")
 
 	t.Setenv("TEST_NO_KEYS", "")
@@ -81,7 +82,7 @@ func TestKeysNeverFromArgv(t *testing.T) {
 
 func TestProxyRefusesToStartOpen(t *testing.T) {
 	t.Setenv("CREDPOOL_CLIENT_TOKEN", "")
-	t.Setenv("CREDPOOL_KEYS", goodKey)
+	t.Setenv("CREDPOOL_KEYS", fakeapi.GoodKey)
 	code, _, errOut := runCLI(t, "proxy", "--upstream", "http://127.0.0.1:9", "--listen", "0.0.0.0:0")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errOut, "not a loopback address")
@@ -92,8 +93,8 @@ func TestProxyRefusesToStartOpen(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	up := newUpstream(t)
-	t.Setenv("TEST_CHECK_KEYS", strings.Join([]string{goodKey, revokedKey, limitedKey}, "\n"))
+	up := fakeapi.NewUpstream(t)
+	t.Setenv("TEST_CHECK_KEYS", strings.Join([]string{fakeapi.GoodKey, fakeapi.RevokedKey, fakeapi.LimitedKey}, "\n"))
 	code, out, errOut := runCLI(t, "check", "--preset", "openai", "--base-url", up.URL, "--keys-env", "TEST_CHECK_KEYS")
 	t.Log("\n" + out)
 	assert.Equal(t, exitFail, code, "not every key is ok: %s", errOut)
@@ -103,31 +104,31 @@ func TestCheck(t *testing.T) {
 	assert.Regexp(t, `^sk-…REVK\s+401\s+dead\s+auth_permanent\s+-$`, lines[2])
 	assert.Regexp(t, `^sk-…LIMT\s+429\s+exhausted\s+rate_limit\s+(9m5\d|10m0)s$`, lines[3])
 	assert.Contains(t, out, "1 of 3 keys ok, 1 exhausted, 1 dead, 0 failed otherwise.")
-	for _, k := range []string{goodKey, revokedKey, limitedKey} {
+	for _, k := range []string{fakeapi.GoodKey, fakeapi.RevokedKey, fakeapi.LimitedKey} {
 		assert.NotContains(t, out+errOut, k)
 	}
-	for _, r := range up.requests() {
+	for _, r := range up.Requests() {
 		assert.Equal(t, "/v1/models", r.Path)
 	}
-	assert.Len(t, up.requests(), 3, "one request per key, no retry")
+	assert.Len(t, up.Requests(), 3, "one request per key, no retry")
 
 	file := filepath.Join(t.TempDir(), "keys")
-	require.NoError(t, os.WriteFile(file, []byte("# alive ones\n"+goodKey+"\n"+good2Key+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(file, []byte("# alive ones\n"+fakeapi.GoodKey+"\n"+fakeapi.Good2Key+"\n"), 0o600))
 	code, out, errOut = runCLI(t, "check", "--base-url", up.URL, "--keys-file", file, "--path", "/v1/chat/completions")
 	assert.Equal(t, exitOK, code, "every key is ok: %s%s", out, errOut)
 	assert.Contains(t, out, "2 of 2 keys ok")
 }
 
 func TestCheckReportsUnreachable(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	url := up.URL
 	up.Close()
-	t.Setenv("TEST_CHECK_KEYS", goodKey)
+	t.Setenv("TEST_CHECK_KEYS", fakeapi.GoodKey)
 	code, out, _ := runCLI(t, "check", "--base-url", url, "--keys-env", "TEST_CHECK_KEYS", "--timeout", "5s")
 	assert.Equal(t, exitFail, code)
 	assert.Regexp(t, `sk-…GOOD\s+error\s+ok`, out)
 	assert.Contains(t, out, "0 of 1 key ok")
-	assert.NotContains(t, out, goodKey)
+	assert.NotContains(t, out, fakeapi.GoodKey)
 }
 
 // TestDemo runs the demo command whole, in both modes; the demos' own
@@ -160,10 +161,10 @@ func TestDemo(t *testing.T) {
 // environment to a request through it, with a state file as its store, and
 // a graceful stop.
 func TestProxyCommand(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	state := filepath.Join(t.TempDir(), "credpool.json")
-	t.Setenv("TEST_PROXY_KEYS", revokedKey+","+goodKey)
-	t.Setenv("TEST_PROXY_TOKEN", testToken)
+	t.Setenv("TEST_PROXY_KEYS", fakeapi.RevokedKey+","+fakeapi.GoodKey)
+	t.Setenv("TEST_PROXY_TOKEN", fakeapi.Token)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
@@ -186,7 +187,7 @@ func TestProxyCommand(t *testing.T) {
 	defer client.CloseIdleConnections()
 	req, err := http.NewRequest(http.MethodGet, base+"/v1/models", nil)
 	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", "Bearer "+fakeapi.Token)
 	resp, err := client.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
@@ -201,11 +202,11 @@ func TestProxyCommand(t *testing.T) {
 		var f struct {
 			Records map[string]credpool.Record `json:"records"`
 		}
-		return json.Unmarshal(data, &f) == nil && f.Records[credpool.Fingerprint([]byte("credpool/v1"), revokedKey)].State == credpool.StateDead
+		return json.Unmarshal(data, &f) == nil && f.Records[credpool.Fingerprint([]byte("credpool/v1"), fakeapi.RevokedKey)].State == credpool.StateDead
 	}, 5*time.Second, 20*time.Millisecond)
 	data, err := os.ReadFile(state)
 	require.NoError(t, err)
-	assert.NotContains(t, string(data), revokedKey)
+	assert.NotContains(t, string(data), fakeapi.RevokedKey)
 
 	stop() // SIGINT
 	select {
@@ -217,18 +218,18 @@ func TestProxyCommand(t *testing.T) {
 	logs := stderr.String()
 	assert.Contains(t, logs, "credpool proxy: stopped")
 	assert.Contains(t, logs, "key=sk-…REVK", "state changes are logged by label")
-	for _, secret := range []string{revokedKey, goodKey, testToken} {
+	for _, secret := range []string{fakeapi.RevokedKey, fakeapi.GoodKey, fakeapi.Token} {
 		assert.NotContains(t, logs+stdout.String(), secret)
 	}
 }
 
 func TestOpenStore(t *testing.T) {
-	s, closer, err := openStore(filepath.Join(t.TempDir(), "state.json"), discardLogger())
+	s, closer, err := openStore(filepath.Join(t.TempDir(), "state.json"), fakeapi.DiscardLogger())
 	require.NoError(t, err)
 	assert.IsType(t, &credpool.FileStore{}, s)
 	require.NoError(t, closer.Close())
 
-	_, _, err = openStore("redis://user:hunter2-secret@127.0.0.1:notaport/0", discardLogger())
+	_, _, err = openStore("redis://user:hunter2-secret@127.0.0.1:notaport/0", fakeapi.DiscardLogger())
 	var usage *usageError
 	require.ErrorAs(t, err, &usage)
 	assert.NotContains(t, err.Error(), "hunter2-secret", "a Redis password is not echoed")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,18 +23,18 @@ func (r *recordHeader) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestPresetsByName(t *testing.T) {
 	want := map[string][2]string{ // header, value
-		"openai":     {"Authorization", "Bearer " + goodKey},
-		"anthropic":  {"X-Api-Key", goodKey},
-		"gemini":     {"X-Goog-Api-Key", goodKey},
-		"azure":      {"Api-Key", goodKey},
-		"openrouter": {"Authorization", "Bearer " + goodKey},
-		"groq":       {"Authorization", "Bearer " + goodKey},
-		"mistral":    {"Authorization", "Bearer " + goodKey},
-		"deepseek":   {"Authorization", "Bearer " + goodKey},
-		"xai":        {"Authorization", "Bearer " + goodKey},
-		"github":     {"Authorization", "Bearer " + goodKey},
-		"":           {"Authorization", "Bearer " + goodKey},
-		"OpenAI":     {"Authorization", "Bearer " + goodKey},
+		"openai":     {"Authorization", "Bearer " + fakeapi.GoodKey},
+		"anthropic":  {"X-Api-Key", fakeapi.GoodKey},
+		"gemini":     {"X-Goog-Api-Key", fakeapi.GoodKey},
+		"azure":      {"Api-Key", fakeapi.GoodKey},
+		"openrouter": {"Authorization", "Bearer " + fakeapi.GoodKey},
+		"groq":       {"Authorization", "Bearer " + fakeapi.GoodKey},
+		"mistral":    {"Authorization", "Bearer " + fakeapi.GoodKey},
+		"deepseek":   {"Authorization", "Bearer " + fakeapi.GoodKey},
+		"xai":        {"Authorization", "Bearer " + fakeapi.GoodKey},
+		"github":     {"Authorization", "Bearer " + fakeapi.GoodKey},
+		"":           {"Authorization", "Bearer " + fakeapi.GoodKey},
+		"OpenAI":     {"Authorization", "Bearer " + fakeapi.GoodKey},
 	}
 	assert.Len(t, presets, 10)
 	for name, w := range want {
@@ -41,11 +42,11 @@ func TestPresetsByName(t *testing.T) {
 		require.NoError(t, err, name)
 		assert.NotEmpty(t, p.checkPath, name)
 		base := &recordHeader{}
-		tr, err := credpool.New([]string{goodKey}, append(opts, credpool.WithBase(base))...)
+		tr, err := credpool.New([]string{fakeapi.GoodKey}, append(opts, credpool.WithBase(base))...)
 		require.NoError(t, err)
 		req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:9/v1/models", nil)
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+clientKey)
+		req.Header.Set("Authorization", "Bearer "+fakeapi.ClientKey)
 		resp, err := tr.RoundTrip(req)
 		require.NoError(t, err, name)
 		resp.Body.Close()

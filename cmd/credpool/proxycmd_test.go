@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/credpool/credpool/cmd/credpool/internal/proxy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,7 +31,7 @@ func TestProxyConfigRefusesOpenRelay(t *testing.T) {
 		{":8787", "", false},
 		{"192.0.2.10:8787", "", false},
 		{"proxy.example:8787", "", false},
-		{"0.0.0.0:8787", testToken, true},
+		{"0.0.0.0:8787", fakeapi.Token, true},
 		{"127.0.0.1:8787", "tiny-tok", false},
 		{"0.0.0.0:8787", "has a space in it, long enough", false},
 	}
@@ -143,7 +144,7 @@ func TestReplayBudgetFlag(t *testing.T) {
 // soon and idle connections close, but nothing bounds a whole request or
 // response, which would cut large uploads and long streams.
 func TestServerTimeouts(t *testing.T) {
-	srv := newServer(http.NotFoundHandler(), discardLogger())
+	srv := newServer(http.NotFoundHandler(), fakeapi.DiscardLogger())
 	assert.Positive(t, srv.ReadHeaderTimeout)
 	assert.LessOrEqual(t, srv.ReadHeaderTimeout, 30*time.Second)
 	assert.Positive(t, srv.IdleTimeout)
@@ -154,12 +155,12 @@ func TestServerTimeouts(t *testing.T) {
 }
 
 func TestServeDrainsInFlightRequests(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	fs, o := proxyFlags()
 	require.NoError(t, parse(fs, []string{"--upstream", up.URL, "--listen", "127.0.0.1:0", "--preset", "openai"}))
 	cfg, err := o.config("")
 	require.NoError(t, err)
-	p, err := proxy.New(cfg, []string{goodKey})
+	p, err := proxy.New(cfg, []string{fakeapi.GoodKey})
 	require.NoError(t, err)
 	defer p.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -181,7 +182,7 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.StatusCode
 	}()
-	require.Eventually(t, func() bool { return len(up.requests()) == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(up.Requests()) == 1 }, 5*time.Second, 5*time.Millisecond)
 	cancel() // SIGINT
 	time.Sleep(50 * time.Millisecond)
 	select {

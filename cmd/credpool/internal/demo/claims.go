@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/human"
 )
 
 // claim is one thing the comparison shows, and whether the day bore it out.
@@ -33,7 +34,7 @@ func (c *comparison) claims() []claim {
 		dead = claim{
 			held: after == 0 && naive.revokedHits > cp.revokedHits && nextDay(last),
 			text: fmt.Sprintf("credpool sent %s %s once it was revoked, and %d after it died at %s; the naive pool sent it %d, up to the end of the day (the last at %s).",
-				revoked, plural(cp.revokedHits, "request"), after, timeOfDay(diedAt), naive.revokedHits, timeOfDay(last)),
+				revoked, human.Plural(cp.revokedHits, "request"), after, timeOfDay(diedAt), naive.revokedHits, timeOfDay(last)),
 		}
 	}
 
@@ -46,7 +47,7 @@ func (c *comparison) claims() []claim {
 	if t, probes, ok := c.backAt(c.credpool); ok {
 		nt, nprobes, _ := c.backAt(c.naive)
 		back = claim{held: nextDay(t), text: fmt.Sprintf("%s, out of credit at %s, was back in credpool at %s the next day, after %s; in the naive pool at %s, after %d.",
-			quota, timeOfDay(sc.quotaOut), timeOfDay(t), plural(probes, "failed attempt"), timeOfDay(nt), nprobes)}
+			quota, timeOfDay(sc.quotaOut), timeOfDay(t), human.Plural(probes, "failed attempt"), timeOfDay(nt), nprobes)}
 	}
 	return []claim{dead, fewer, back}
 }

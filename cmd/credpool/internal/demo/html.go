@@ -11,6 +11,8 @@ import (
 	"html/template"
 	"io"
 	"time"
+
+	"github.com/credpool/credpool/cmd/credpool/internal/human"
 )
 
 //go:embed report.html
@@ -112,10 +114,10 @@ func (c *comparison) chart(l *leg) svgChart {
 		}
 		ch.Rows = append(ch.Rows, r)
 	}
-	r := row(len(c.labels), "failed", plural(len(l.failed), "request"))
+	r := row(len(c.labels), "failed", human.Plural(len(l.failed), "request"))
 	for col, n := range tl.failed {
 		cell := svgCell{X: labelWidth + col*cellWidth, W: cellWidth - 1, Class: "none",
-			Title: fmt.Sprintf("%s: %s failed", halfHour(col), plural(n, "request")), TextX: labelWidth + col*cellWidth + cellWidth/2}
+			Title: fmt.Sprintf("%s: %s failed", halfHour(col), human.Plural(n, "request")), TextX: labelWidth + col*cellWidth + cellWidth/2}
 		if n > 0 {
 			cell.Class, cell.Text = "lost", fmt.Sprint(n)
 		}

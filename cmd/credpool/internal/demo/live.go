@@ -29,6 +29,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/human"
 )
 
 // LiveOptions configure Live.
@@ -60,7 +61,7 @@ func Live(ctx context.Context, o LiveOptions, stdout, stderr io.Writer) error {
 	defer t.CloseIdleConnections()
 	client := &http.Client{Transport: t, Timeout: 5 * time.Second}
 
-	fmt.Fprintf(stdout, "Sending %s, %d at a time, through %s\n\n", plural(o.Requests, "chat completion"), o.Concurrency, t)
+	fmt.Fprintf(stdout, "Sending %s, %d at a time, through %s\n\n", human.Plural(o.Requests, "chat completion"), o.Concurrency, t)
 	start := time.Now()
 	results := sendAll(ctx, client, srv.URL+"/v1/chat/completions", o.Requests, o.Concurrency)
 	tl := collect(results, &progress{con: con, total: o.Requests, start: start})
@@ -116,7 +117,7 @@ func describe(c credpool.StateChange) string {
 		why = append(why, fmt.Sprintf("HTTP %d", c.Status))
 	}
 	if !c.ResetAt.IsZero() {
-		why = append(why, "back in "+roughly(time.Until(c.ResetAt)))
+		why = append(why, "back in "+human.Wait(time.Until(c.ResetAt)))
 	}
 	switch {
 	case c.From == credpool.StateExhausted && c.To == credpool.StateOK:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/human"
 )
 
 // console serializes the demo's output. On a terminal it keeps a progress
@@ -107,7 +108,7 @@ func (p *progress) finish(t tally) {
 
 // printSummary prints the outcomes of the run.
 func printSummary(out io.Writer, t tally, n, c int, elapsed time.Duration) {
-	fmt.Fprintf(out, "Sent %s, %d at a time, in %s:\n", plural(n, "request"), c, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(out, "Sent %s, %d at a time, in %s:\n", human.Plural(n, "request"), c, elapsed.Round(time.Millisecond))
 	w := tabwriter.NewWriter(out, 0, 0, 1, ' ', 0)
 	fmt.Fprintf(w, "  succeeded:\t%d\n", t.ok)
 	if len(t.byStatus) == 0 {
@@ -132,7 +133,7 @@ func printTable(out io.Writer, status []credpool.KeyStatus) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "LABEL\tSTATE\tREASON\tRESET IN\tREQUESTS\tFAILURES")
 	for _, s := range status {
-		reason, resetIn := cells(s.Reason, s.ResetAt)
+		reason, resetIn := human.Cells(s.Reason, s.ResetAt)
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\n", s.Label, s.State, reason, resetIn, s.Requests, s.Failures)
 	}
 	w.Flush()
@@ -155,7 +156,7 @@ func verdict(out io.Writer, t tally, status []credpool.KeyStatus, watch *deathWa
 		fmt.Fprintf(out, "OK: revoked key %s is dead, no request failed because of it, and it received 0 requests after it was killed.\n", label)
 	}
 	if f := t.failed(); f > 0 {
-		fmt.Fprintf(out, "FAIL: %d of %s did not succeed (see the summary above).\n", f, plural(t.done, "request"))
+		fmt.Fprintf(out, "FAIL: %d of %s did not succeed (see the summary above).\n", f, human.Plural(t.done, "request"))
 		held = false
 	}
 	return held
@@ -170,9 +171,9 @@ func deadKeyProblem(r deathReport, killed bool, t tally, key credpool.KeyStatus)
 	case key.State != credpool.StateDead:
 		return fmt.Sprintf("revoked key %s is %s, not dead", key.Label, key.State)
 	case t.byStatus[http.StatusUnauthorized] > 0:
-		return fmt.Sprintf("%s ended with a 401, which only the revoked key gets", plural(t.byStatus[http.StatusUnauthorized], "request"))
+		return fmt.Sprintf("%s ended with a 401, which only the revoked key gets", human.Plural(t.byStatus[http.StatusUnauthorized], "request"))
 	case r.sentAfter > 0:
-		return fmt.Sprintf("revoked key %s received %s after it was killed", key.Label, plural(r.sentAfter, "request"))
+		return fmt.Sprintf("revoked key %s received %s after it was killed", key.Label, human.Plural(r.sentAfter, "request"))
 	}
 	return ""
 }
@@ -187,7 +188,7 @@ func printAfterKill(out io.Writer, r deathReport, status []credpool.KeyStatus) {
 	fmt.Fprintf(out, "Requests the provider saw after %s was killed: %s\n", r.change.Label, strings.Join(parts, ", "))
 	if r.inFlight > 0 {
 		fmt.Fprintf(out, "(%s with %s had been sent before it was killed but reached the provider just after; %d after it.)\n",
-			plural(r.inFlight, "request"), r.change.Label, r.sentAfter)
+			human.Plural(r.inFlight, "request"), r.change.Label, r.sentAfter)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/credpool/credpool/cmd/credpool/internal/human"
 )
 
 // textWidth is where prose is wrapped: the timelines are 86 characters
@@ -73,7 +75,7 @@ func (c *comparison) printTimeline(w io.Writer, p painter, l *leg) {
 	for _, n := range tl.failed {
 		row.WriteString(failedCell(p, n))
 	}
-	fmt.Fprintf(w, "  %s  %s  %s\n", pad("failed", 10), row.String(), plural(len(l.failed), "request"))
+	fmt.Fprintf(w, "  %s  %s  %s\n", pad("failed", 10), row.String(), human.Plural(len(l.failed), "request"))
 }
 
 // timelineLegend says what the timelines show.

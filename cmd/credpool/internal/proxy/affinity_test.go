@@ -1,37 +1,19 @@
 package proxy
 
 import (
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// doHeader is do, returning the response's headers too.
-func (p *testProxy) doHeader(t *testing.T, path string, header map[string]string) (int, http.Header, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, p.URL+path, nil)
-	require.NoError(t, err)
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := p.Client().Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var b strings.Builder
-	_, err = io.Copy(&b, resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, resp.Header, b.String()
-}
-
 func TestAffinityHeaders(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey, good2Key, limitedKey}, "")
 
-	code, h, _ := p.doHeader(t, "/v1/models", nil)
+	code, h, _ := p.send(t, http.MethodGet, "/v1/models", nil)
 	require.Equal(t, http.StatusOK, code)
 	first := h.Get(KeyHeader)
 	require.NotEmpty(t, first, "every response names its key")
@@ -40,36 +22,36 @@ func TestAffinityHeaders(t *testing.T) {
 	// Pinned: every request goes with the key the label names, and the
 	// affinity headers stay here.
 	for range 4 {
-		code, h, _ = p.doHeader(t, "/v1/models", map[string]string{KeyHeader: first})
+		code, h, _ = p.send(t, http.MethodGet, "/v1/models", map[string]string{KeyHeader: first})
 		require.Equal(t, http.StatusOK, code)
 		assert.Equal(t, first, h.Get(KeyHeader))
 	}
-	seen := up.requests()
+	seen := up.Requests()
 	for _, s := range seen[len(seen)-4:] {
 		assert.Equal(t, seen[0].Header.Get("Authorization"), s.Header.Get("Authorization"), "one key")
 		assert.Empty(t, s.Header.Get(KeyHeader), "not sent upstream")
 		assert.Empty(t, s.Header.Get(SessionHeader), "not sent upstream")
 	}
 
-	code, _, body := p.doHeader(t, "/v1/models", map[string]string{KeyHeader: "sk-…nope"})
+	code, _, body := p.send(t, http.MethodGet, "/v1/models", map[string]string{KeyHeader: "sk-…nope"})
 	assert.Equal(t, http.StatusBadRequest, code)
 	assert.Contains(t, body, "unknown_key")
 
 	// A pinned key that is rate limited: the provider's 429, then 503 with
 	// Retry-After, never another key.
 	limited := "sk-…LIMT"
-	code, _, _ = p.doHeader(t, "/v1/models", map[string]string{KeyHeader: limited})
+	code, _, _ = p.send(t, http.MethodGet, "/v1/models", map[string]string{KeyHeader: limited})
 	assert.Equal(t, http.StatusTooManyRequests, code)
-	code, h, body = p.doHeader(t, "/v1/models", map[string]string{KeyHeader: limited})
+	code, h, body = p.send(t, http.MethodGet, "/v1/models", map[string]string{KeyHeader: limited})
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "pinned_key_exhausted")
 	assert.NotEmpty(t, h.Get("Retry-After"))
 
 	// A session keeps its key.
-	_, h, _ = p.doHeader(t, "/v1/models", map[string]string{SessionHeader: "conversation-1"})
+	_, h, _ = p.send(t, http.MethodGet, "/v1/models", map[string]string{SessionHeader: "conversation-1"})
 	key := h.Get(KeyHeader)
 	for range 5 {
-		_, h, _ = p.doHeader(t, "/v1/models", map[string]string{SessionHeader: "conversation-1"})
+		_, h, _ = p.send(t, http.MethodGet, "/v1/models", map[string]string{SessionHeader: "conversation-1"})
 		assert.Equal(t, key, h.Get(KeyHeader))
 	}
 }

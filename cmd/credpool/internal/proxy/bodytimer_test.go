@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -39,7 +40,7 @@ func rawRequest(t *testing.T, p *testProxy, extra, framing, start string) net.Co
 }
 
 func TestRefusedBeforeTheBody(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	withToken := newTestProxy(t, up, []string{goodKey}, testToken)
 	open := newTestProxy(t, up, []string{goodKey}, "")
 	framings := map[string][2]string{
@@ -73,7 +74,7 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 			})
 		}
 	}
-	assert.Empty(t, up.requests())
+	assert.Empty(t, up.Requests())
 }
 
 // fastTiming cuts a body after 300ms without a byte, or when it has not
@@ -94,7 +95,7 @@ func TestSlowUploadsAreCut(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			up := newUpstream(t)
+			up := fakeapi.NewUpstream(t)
 			p := startTestProxy(t, up, []string{goodKey}, "", func(cfg *Config) { cfg.body = fastTiming })
 			size := 10 + c.piece*c.count
 			if c.count == 0 {
@@ -116,8 +117,8 @@ func TestSlowUploadsAreCut(t *testing.T) {
 				assert.Contains(t, string(body), "request_timeout")
 				return
 			}
-			require.Len(t, up.requests(), 1)
-			assert.EqualValues(t, size, up.requests()[0].Length, "the whole body went upstream")
+			require.Len(t, up.Requests(), 1)
+			assert.EqualValues(t, size, up.Requests()[0].Length, "the whole body went upstream")
 		})
 	}
 }
@@ -149,7 +150,7 @@ func sendPaced(conn net.Conn, every time.Duration, piece, count int, done <-chan
 func TestLongStreamsAreNotCut(t *testing.T) {
 	for _, method := range []string{http.MethodPost, http.MethodGet} {
 		t.Run(method, func(t *testing.T) {
-			up := newUpstream(t)
+			up := fakeapi.NewUpstream(t)
 			p := startTestProxy(t, up, []string{goodKey}, "", func(cfg *Config) { cfg.body = fastTiming })
 			var body io.Reader
 			if method == http.MethodPost {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -56,7 +57,7 @@ func TestCrossSite(t *testing.T) {
 
 func TestDropCORS(t *testing.T) {
 	h := http.Header{}
-	for name, v := range corsHeaders {
+	for name, v := range fakeapi.CORSHeaders {
 		h.Set(name, v)
 	}
 	h["access-control-allow-methods"] = []string{"POST"} // not canonical, as a Header may hold

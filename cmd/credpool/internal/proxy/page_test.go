@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -78,7 +79,7 @@ func browser(t *testing.T) context.Context {
 
 func TestStatusPageInChromium(t *testing.T) {
 	ctx := browser(t)
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey, limitedKey, revokedKey}, testToken)
 	require.Eventually(t, func() bool {
 		code, _ := p.do(t, http.MethodGet, "/v1/models", bearer(testToken))

@@ -18,12 +18,13 @@ import (
 	"time"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestProxyReplacesClientCredentials(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey}, "")
 
 	code, body := p.do(t, http.MethodGet, "/v1/models?key="+clientKey+"&limit=5", map[string]string{
@@ -33,9 +34,9 @@ func TestProxyReplacesClientCredentials(t *testing.T) {
 		"X-Goog-Api-Key": clientKey,
 	})
 	require.Equal(t, http.StatusOK, code, body)
-	assert.JSONEq(t, upModelsBody, body)
+	assert.JSONEq(t, fakeapi.ModelsBody, body)
 
-	got := up.requests()
+	got := up.Requests()
 	require.Len(t, got, 1)
 	r := got[0]
 	assert.Equal(t, "/v1/models", r.Path)
@@ -53,7 +54,7 @@ func TestProxyReplacesClientCredentials(t *testing.T) {
 }
 
 func TestProxyRotatesRevokedKey(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{revokedKey, goodKey}, "")
 
 	for range 4 {
@@ -66,7 +67,7 @@ func TestProxyRotatesRevokedKey(t *testing.T) {
 	assert.Equal(t, credpool.StateOK, st[1].State)
 
 	revoked := 0
-	for _, r := range up.requests() {
+	for _, r := range up.Requests() {
 		if r.Header.Get("Authorization") == "Bearer "+revokedKey {
 			revoked++
 		}
@@ -75,7 +76,7 @@ func TestProxyRotatesRevokedKey(t *testing.T) {
 }
 
 func TestProxyStreamsEventByEvent(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey}, "")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -105,7 +106,7 @@ func TestProxyStreamsEventByEvent(t *testing.T) {
 		t.Fatal("the first event did not arrive while the upstream was still streaming: the proxy buffers")
 	}
 	select {
-	case <-up.release:
+	case <-up.Released():
 		t.Fatal("the upstream was released before the first event was read")
 	default:
 	}
@@ -118,7 +119,7 @@ func TestProxyStreamsEventByEvent(t *testing.T) {
 }
 
 func TestProxyClientToken(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey}, testToken)
 
 	for name, h := range map[string]map[string]string{
@@ -132,7 +133,7 @@ func TestProxyClientToken(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, code, name)
 		assert.Contains(t, body, "invalid_client_token", name)
 	}
-	assert.Empty(t, up.requests(), "nothing unauthorized reaches the upstream")
+	assert.Empty(t, up.Requests(), "nothing unauthorized reaches the upstream")
 
 	for name, h := range map[string]map[string]string{
 		"bearer":           bearer(testToken),
@@ -143,7 +144,7 @@ func TestProxyClientToken(t *testing.T) {
 		code, body := p.do(t, http.MethodGet, "/v1/models", h)
 		assert.Equal(t, http.StatusOK, code, "%s: %s", name, body)
 	}
-	for _, r := range up.requests() {
+	for _, r := range up.Requests() {
 		for name, values := range r.Header {
 			for _, v := range values {
 				assert.NotContains(t, v, testToken, "the client token never goes upstream (%s)", name)
@@ -157,7 +158,7 @@ func TestProxyClientToken(t *testing.T) {
 // that a browser marks as cross-site, or whose Origin is not the proxy's, is
 // refused before it reaches the upstream, and so is a DNS-rebound Host.
 func TestProxyRefusesBrowserAttacks(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey}, "")
 	own := p.URL // http://127.0.0.1:<port>, the Origin of the proxy's own page
 	cases := []struct {
@@ -197,7 +198,7 @@ func TestProxyRefusesBrowserAttacks(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode, "a DNS-rebound Host is refused on loopback")
-	assert.Empty(t, up.requests(), "nothing a page sent reaches the upstream")
+	assert.Empty(t, up.Requests(), "nothing a page sent reaches the upstream")
 
 	for name, h := range map[string]map[string]string{
 		"an SDK":          nil,
@@ -214,7 +215,7 @@ func TestProxyRefusesBrowserAttacks(t *testing.T) {
 // Access-Control-* headers to the client, success, error or stream: they
 // would let a browser hand the answer to a page of another site.
 func TestProxyDropsCORSHeaders(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	up.Release() // the stream runs to its end at once
 	ok := newTestProxy(t, up, []string{goodKey}, "")
 	revoked := newTestProxy(t, up, []string{revokedKey}, "")
@@ -240,12 +241,12 @@ func TestProxyDropsCORSHeaders(t *testing.T) {
 			}
 		})
 	}
-	require.NotEmpty(t, up.requests())
-	assert.Equal(t, "*", corsHeaders["Access-Control-Allow-Origin"], "the upstream did send them")
+	require.NotEmpty(t, up.Requests())
+	assert.Equal(t, "*", fakeapi.CORSHeaders["Access-Control-Allow-Origin"], "the upstream did send them")
 }
 
 func TestProxyNoKeysIs503(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{limitedKey}, "")
 
 	code, body := p.do(t, http.MethodGet, "/v1/models", nil)
@@ -258,7 +259,7 @@ func TestProxyNoKeysIs503(t *testing.T) {
 	retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
 	require.NoError(t, err)
 	assert.InDelta(t, 600, retry, 5)
-	assert.Len(t, up.requests(), 1, "the cooling key is not sent again")
+	assert.Len(t, up.Requests(), 1, "the cooling key is not sent again")
 }
 
 // TestUpstreamWithAPath: the base URL every provider documents carries its

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -90,7 +91,7 @@ func TestReplayBudgetBoundsMemory(t *testing.T) {
 		budget  = 16 << 20
 		margin  = 100 << 20
 	)
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	// Two keys, so that a request can be retried and its body is worth
 	// keeping.
 	p := startTestProxy(t, up, []string{goodKey, good2Key}, "", replayBudget(16<<20))
@@ -115,7 +116,7 @@ func TestReplayBudgetBoundsMemory(t *testing.T) {
 	for i, code := range codes {
 		assert.Equal(t, http.StatusOK, code, "upload %d", i)
 	}
-	for _, r := range up.requests() {
+	for _, r := range up.Requests() {
 		assert.EqualValues(t, size, r.Length, "every upload arrived whole")
 	}
 	grew := int64(peak) - int64(before.HeapInuse)
@@ -138,7 +139,7 @@ func TestUploadOverBudget(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			up := newUpstream(t)
+			up := fakeapi.NewUpstream(t)
 			p := startTestProxy(t, up, []string{revokedKey, goodKey}, "", replayBudget(1<<20))
 			resp := upload(t, p, c.size)
 			defer resp.Body.Close()
@@ -148,12 +149,12 @@ func TestUploadOverBudget(t *testing.T) {
 			why := resp.Header.Get(credpool.NotReplayedHeader)
 			if c.replayed {
 				assert.Empty(t, why)
-				assert.Len(t, up.requests(), 2, "the revoked key, then the good one")
+				assert.Len(t, up.Requests(), 2, "the revoked key, then the good one")
 				return
 			}
 			assert.Contains(t, why, "WithReplayBudget", "the client learns why there was no retry")
-			assert.JSONEq(t, upRevokedBody, string(body), "the upstream's answer, as it was")
-			require.Len(t, up.requests(), 1)
+			assert.JSONEq(t, fakeapi.RevokedBody, string(body), "the upstream's answer, as it was")
+			require.Len(t, up.Requests(), 1)
 		})
 	}
 }
@@ -163,13 +164,13 @@ func TestUploadOverBudget(t *testing.T) {
 // buffer by it, or skips it, without reading the body to find out.
 func TestContentLengthReachesUpstream(t *testing.T) {
 	for _, size := range []int64{100 << 10, 2 << 20} {
-		up := newUpstream(t)
+		up := fakeapi.NewUpstream(t)
 		p := startTestProxy(t, up, []string{goodKey, good2Key}, "", replayBudget(1<<20))
 		resp := upload(t, p, size)
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Len(t, up.requests(), 1)
-		r := up.requests()[0]
+		require.Len(t, up.Requests(), 1)
+		r := up.Requests()[0]
 		assert.Equal(t, size, r.ContentLength, "%d bytes", size)
 		assert.Equal(t, size, r.Length)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -187,7 +188,7 @@ func TestProxyScrubsKeysFromErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			up := newUpstream(t)
+			up := fakeapi.NewUpstream(t)
 			p := newTestProxy(t, up, []string{goodKey}, "")
 			req, err := http.NewRequest(http.MethodGet, p.URL+"/v1/echo-key"+c.query, nil)
 			require.NoError(t, err)
@@ -238,7 +239,7 @@ func TestProxyAsksOnlyForEncodingsItCanScrub(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.accept, func(t *testing.T) {
-			up := newUpstream(t)
+			up := fakeapi.NewUpstream(t)
 			p := newTestProxy(t, up, []string{goodKey}, "")
 			req, err := http.NewRequest(http.MethodGet, p.URL+"/v1/echo-key?ok&encoding=gzip", nil)
 			require.NoError(t, err)
@@ -248,7 +249,7 @@ func TestProxyAsksOnlyForEncodingsItCanScrub(t *testing.T) {
 			defer resp.Body.Close()
 			raw, err := io.ReadAll(resp.Body)
 			require.NoError(t, err)
-			assert.Equal(t, "gzip", up.requests()[0].Header.Get("Accept-Encoding"), "the upstream is asked for gzip alone")
+			assert.Equal(t, "gzip", up.Requests()[0].Header.Get("Accept-Encoding"), "the upstream is asked for gzip alone")
 			assert.Equal(t, c.gets, resp.Header.Get("Content-Encoding"))
 			assert.True(t, strings.Contains(decode(t, c.gets, raw), "Key "+goodKey), "the body is whole")
 		})
@@ -312,7 +313,7 @@ func TestDecodeBody(t *testing.T) {
 // TestProxyScrubsItsOwnErrors has the base transport fail with an error
 // that quotes the key it was given: the 502 the proxy writes does not.
 func TestProxyScrubsItsOwnErrors(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := startTestProxy(t, up, []string{goodKey}, "", func(cfg *Config) {
 		cfg.base = roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			return nil, errors.New("refused " + r.URL.String() + "?key=" + url.QueryEscape(r.Header.Get("Authorization")))

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/credpool/credpool"
+	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -21,7 +22,7 @@ import (
 )
 
 func TestStatusJSON(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	keys := []string{revokedKey, limitedKey, goodKey}
 	p := newTestProxy(t, up, keys, "")
 	for range 3 {
@@ -69,7 +70,7 @@ func TestStatusJSON(t *testing.T) {
 }
 
 func TestResetNeedsTheToken(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{revokedKey, goodKey}, testToken)
 	code, _ := p.do(t, http.MethodGet, "/v1/models", bearer(testToken))
 	require.Equal(t, http.StatusOK, code)
@@ -99,7 +100,7 @@ func TestResetNeedsTheToken(t *testing.T) {
 }
 
 func TestResetWithoutTokenOnLoopback(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{revokedKey, goodKey}, "")
 	code, _ := p.do(t, http.MethodGet, "/v1/models", nil)
 	require.Equal(t, http.StatusOK, code)
@@ -111,7 +112,7 @@ func TestResetWithoutTokenOnLoopback(t *testing.T) {
 }
 
 func TestMetricsScrape(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{revokedKey, goodKey}, testToken)
 	code, _ := p.do(t, http.MethodGet, "/v1/models", bearer(testToken))
 	require.Equal(t, http.StatusOK, code)
@@ -143,11 +144,11 @@ func TestMetricsScrape(t *testing.T) {
 
 	code, _ = p.do(t, http.MethodPost, "/metrics", bearer(testToken))
 	assert.Equal(t, http.StatusMethodNotAllowed, code, "/metrics is never forwarded")
-	assert.Len(t, up.requests(), 2)
+	assert.Len(t, up.Requests(), 2)
 }
 
 func TestOwnPathsAreNotForwarded(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey}, "")
 	for _, path := range []string{"/credpool/nothing", "/credpool/status/x"} {
 		code, _ := p.do(t, http.MethodGet, path, nil)
@@ -155,11 +156,11 @@ func TestOwnPathsAreNotForwarded(t *testing.T) {
 	}
 	code, _ := p.do(t, http.MethodPost, "/credpool/status", nil)
 	assert.Equal(t, http.StatusMethodNotAllowed, code)
-	assert.Empty(t, up.requests())
+	assert.Empty(t, up.Requests())
 }
 
 func TestPageIsSelfContained(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	p := newTestProxy(t, up, []string{goodKey}, testToken)
 	resp, err := p.Client().Get(p.URL + "/credpool/")
 	require.NoError(t, err)
@@ -184,7 +185,7 @@ func TestPageIsSelfContained(t *testing.T) {
 // TestStatusShowsTheStore: with a store, /credpool/status says whether the
 // store answers and how long ago it last did.
 func TestStatusShowsTheStore(t *testing.T) {
-	up := newUpstream(t)
+	up := fakeapi.NewUpstream(t)
 	path := filepath.Join(t.TempDir(), "state.json")
 	store, err := credpool.NewFileStore(path)
 	require.NoError(t, err)
