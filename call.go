@@ -287,7 +287,7 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 // hands the response back instead (see onErrorResponse). Codes are the
 // provider's own, and an invalid_api_key on every key still kills every key.
 func (c *call) penalize(ctx context.Context, l lease, v verdict, status int, now time.Time) {
-	if change, ok := c.t.pool.fail(l, v, status, now); ok {
+	for _, change := range c.t.pool.fail(l, v, status, now) {
 		c.t.emit(ctx, change)
 	}
 }

@@ -13,6 +13,12 @@ type verdict struct {
 	hint   time.Duration // the provider's wait for this verdict, not yet clamped
 	hinted bool          // whether the provider gave one
 	prose  bool          // the key pays on the message's words alone: see call.penalize
+
+	// accountWide: a billing verdict on the provider's code or status whose
+	// evidence is the account's (its credit, an organization's or project's
+	// spend limit), not this key's own limit: the key's quota group cools
+	// with it (WithGroups). Words alone never cool a group.
+	accountWide bool
 }
 
 // classifier decides what error responses mean. The built-in tables in
@@ -97,7 +103,8 @@ func (c *classifier) classify(status int, h http.Header, body []byte, now time.T
 	case ReasonRateLimit:
 		v.hint, v.hinted = rateLimitHint(&e, now)
 		if v.hinted && v.hint >= time.Hour {
-			v.reason = ReasonBilling // "retry after 86400 seconds" is a quota
+			v.reason = ReasonBilling // "retry after 86400 seconds" is a quota, and an account's
+			v.accountWide = !v.prose
 		}
 	case ReasonBilling:
 		// Gemini's RetryInfo on a per-day quota is the per-minute retry:
@@ -105,6 +112,7 @@ func (c *classifier) classify(status int, h http.Header, body []byte, now time.T
 		if !e.info.hasCode("resource_exhausted") {
 			v.hint, v.hinted = billingHint(&e, now)
 		}
+		v.accountWide = !v.prose && !e.code(keyBilling) && !e.claims(keyBilling)
 	case ReasonOverloaded, ReasonServerError:
 		if shouldNotRetry(h) {
 			v.reason = ReasonClientError

@@ -187,3 +187,39 @@ func ExamplePin() {
 	// read with sk-…KEY0
 	// read with sk-…KEY0
 }
+
+// Two keys of one OpenAI organization and one of another: when the first
+// says its organization is out of quota, its sibling cools with it, unprobed,
+// and the request goes to the other organization's key.
+func ExampleWithGroups() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("Authorization"), "ACME0001") {
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","code":"insufficient_quota"}}`)
+			return
+		}
+		fmt.Println("served with", r.Header.Get("Authorization")[len("Bearer sk-proj-example-key-"):])
+		io.WriteString(w, `{"object":"list","data":[]}`)
+	}))
+	defer api.Close()
+
+	keys := []string{"sk-proj-example-key-acme-ACME0001", "sk-proj-example-key-acme-ACME0002", "sk-proj-example-key-beta-BETA0003"}
+	transport, err := credpool.New(keys, credpool.WithStrategy(credpool.FillFirst),
+		credpool.WithGroups("acme", "acme", "beta"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: transport}).Get(api.URL + "/v1/models")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, s := range transport.Keys() {
+		fmt.Println(s.Label, s.State, s.Reason)
+	}
+	// Output:
+	// served with beta-BETA0003
+	// sk-…0001 exhausted billing
+	// sk-…0002 exhausted billing
+	// sk-…0003 ok
+}

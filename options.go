@@ -23,7 +23,8 @@ type config struct {
 	prefix           string // prepended to the key, e.g. "Bearer "
 	strategy         Strategy
 	maxRetries       int
-	keyHeader        string // WithKeyHeader: the response header that names the key; "" for none
+	keyHeader        string   // WithKeyHeader: the response header that names the key; "" for none
+	groups           []string // WithGroups: each key's quota group; nil for none
 	newBackoff       func() backoff.BackOff
 	maxWait          time.Duration
 	cooldown         map[Reason]time.Duration

@@ -118,6 +118,16 @@ var revoked = table([]string{
 	"refresh_token_reused", "invalid_grant",
 }, "deactivated", "revoked", "invalidated", "leaked", "suspended")
 
+// keyBilling says a billing limit is the key's own (a credit or spend limit
+// set on the key), not its account's: the key cools alone, even in a quota
+// group.
+var keyBilling = table([]string{
+	"key_limit_exceeded", "key_budget_exceeded", "key_quota_exceeded",
+},
+	"key limit exceeded", "limit for this key", "this key has", "key's limit", "key budget",
+	"budget for this key", "key quota",
+)
+
 // billing says the account or key has no credit or quota left, for a day, a
 // week, a month or until someone pays: waiting minutes will not help, so the
 // key cools for long. Another key, on another plan or account, may serve.

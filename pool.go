@@ -29,6 +29,7 @@ type pool struct {
 	maxCooldown time.Duration            // WithMaxCooldown: no cooldown is longer
 	byFP        map[string]int           // key index by fingerprint; nil without a Store
 	byLabel     map[string]int           // key index by label, for Pin
+	groups      []int                    // each key's quota group (WithGroups); -1 for none
 	kick        chan struct{}            // tells the store's writer there are records; nil without a Store
 
 	mu      sync.Mutex
@@ -82,6 +83,7 @@ func newPool(keys []string, cfg *config) *pool {
 		hot:         make([]hot, len(keys)),
 		wake:        make(chan struct{}),
 		byLabel:     make(map[string]int, len(keys)),
+		groups:      groupIDs(cfg.groups, len(keys)),
 	}
 	for i, l := range labels(keys) {
 		p.byLabel[l] = i

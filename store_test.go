@@ -235,7 +235,8 @@ func TestSharedCooldownAndReset(t *testing.T) {
 	l, _, _ := a.pool.acquire(-1, time.Now)
 	now := time.Now().Round(0)
 	until := now.Add(time.Hour)
-	change, ok := a.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)
+	changes := a.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)
+	change, ok := changes[0], len(changes) == 1
 	require.True(t, ok, "%+v", change)
 	require.Eventually(t, func() bool { return b.Keys()[l.index].State == StateExhausted }, time.Second, time.Millisecond)
 	assert.True(t, until.Equal(b.Keys()[l.index].ResetAt), "the same deadline")

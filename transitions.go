@@ -28,14 +28,15 @@ func (p *pool) revive(now time.Time) []StateChange {
 // offender (see grown) and clamped to WithMaxCooldown; the outage guard may
 // hold back a kill (see guard.go). It returns the change when the key's
 // state or reason changed; a cooldown that only grows longer is applied
-// silently.
-func (p *pool) fail(l lease, v verdict, status int, now time.Time) (StateChange, bool) {
+// silently. A billing verdict whose evidence is account-wide cools the key's
+// quota group with it (see WithGroups), and returns their changes too.
+func (p *pool) fail(l lease, v verdict, status int, now time.Time) []StateChange {
 	p.mu.Lock()
 	defer p.unlock()
 	s := &p.slots[l.index]
 	s.failures++
 	if !p.current(l) || s.state == StateDead {
-		return StateChange{}, false
+		return nil
 	}
 	from, reason := s.stateAt(now), v.reason
 	cooldown := p.cooldown[v.reason]
@@ -52,17 +53,43 @@ func (p *pool) fail(l lease, v verdict, status int, now time.Time) (StateChange,
 		p.move(l.index, StateDead, time.Time{})
 		p.countKill()
 	case from == StateExhausted && !until.After(s.resetAt):
-		return StateChange{}, false
+		return nil
 	default:
 		p.move(l.index, StateExhausted, until)
 	}
 	quiet := from == s.state && reason == s.reason && suspect == ""
 	s.reason = reason
 	p.share(l.index)
-	if quiet {
-		return StateChange{}, false // a cooldown extended for the same reason is no news
+	var changes []StateChange
+	if !quiet { // a cooldown extended for the same reason is no news
+		changes = append(changes, p.change(l.index, from, status, suspect))
 	}
-	return p.change(l.index, from, status, suspect), true
+	if v.accountWide && reason == ReasonBilling {
+		changes = p.coolGroup(l.index, s.resetAt, status, now, changes)
+	}
+	return changes
+}
+
+// coolGroup cools, until until, every key that shares key i's quota group
+// and is not already dead or cooling longer, and appends their changes. The
+// caller holds the lock.
+func (p *pool) coolGroup(i int, until time.Time, status int, now time.Time, changes []StateChange) []StateChange {
+	g := p.groups[i]
+	if g < 0 {
+		return changes
+	}
+	for j := range p.slots {
+		s := &p.slots[j]
+		from := s.stateAt(now)
+		if j == i || p.groups[j] != g || from == StateDead || from == StateExhausted && !until.After(s.resetAt) {
+			continue
+		}
+		s.reason = ReasonBilling
+		p.move(j, StateExhausted, until)
+		p.share(j)
+		changes = append(changes, p.change(j, from, status, ""))
+	}
+	return changes
 }
 
 // minCooldown is how long a key cools when the provider says it may return

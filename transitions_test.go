@@ -104,9 +104,9 @@ func TestCooldownsMergeToLaterDeadline(t *testing.T) {
 	l, _, _ := tr.pool.acquire(-1, time.Now)
 	now := time.Now()
 	later := now.Add(time.Hour)
-	_, changed := tr.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)
+	changed := len(tr.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)) > 0
 	require.True(t, changed)
-	_, changed = tr.pool.fail(l, verdict{reason: ReasonRateLimit, hint: time.Minute, hinted: true}, 429, now)
+	changed = len(tr.pool.fail(l, verdict{reason: ReasonRateLimit, hint: time.Minute, hinted: true}, 429, now)) > 0
 	assert.False(t, changed, "a shorter cooldown does not cut a longer one")
 	assert.Equal(t, later, tr.Keys()[0].ResetAt)
 	assert.Equal(t, ReasonBilling, tr.Keys()[0].Reason)
@@ -117,7 +117,7 @@ func TestDeadKeyStaysDeadOnLaterVerdicts(t *testing.T) {
 	l, _, _ := tr.pool.acquire(-1, time.Now)
 	tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Now())
 	now := time.Now()
-	_, changed := tr.pool.fail(l, verdict{reason: ReasonRateLimit, hint: time.Millisecond, hinted: true}, 429, now)
+	changed := len(tr.pool.fail(l, verdict{reason: ReasonRateLimit, hint: time.Millisecond, hinted: true}, 429, now)) > 0
 	assert.False(t, changed)
 	assert.Equal(t, StateDead, tr.pool.status(now.Add(time.Hour))[0].State, "no cooldown's end revives it")
 }

@@ -51,6 +51,9 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 	if err := validateKeys(keys); err != nil {
 		return nil, err
 	}
+	if cfg.groups != nil && len(cfg.groups) != len(keys) {
+		return nil, fmt.Errorf("%w: WithGroups: %d groups for %d keys", ErrInvalidOption, len(cfg.groups), len(keys))
+	}
 	t := &Transport{
 		cfg:      cfg,
 		pool:     newPool(keys, cfg),

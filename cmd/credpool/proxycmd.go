@@ -35,10 +35,10 @@ const defaultReplayBudget = 64 << 20
 
 // proxyOptions are the proxy command's flags.
 type proxyOptions struct {
-	upstream, preset, listen, tokenEnv, store, hosts, name string
-	keys                                                   keySource
-	shutdownTimeout                                        time.Duration
-	replayBudget                                           byteSize
+	upstream, preset, listen, tokenEnv, store, hosts, name, groups string
+	keys                                                           keySource
+	shutdownTimeout                                                time.Duration
+	replayBudget                                                   byteSize
 }
 
 // proxyFlags returns the proxy command's FlagSet and the options it fills.
@@ -79,6 +79,8 @@ after the requests in flight finish (within --shutdown-timeout).
 	fs.StringVar(&o.tokenEnv, "client-token-env", defaultTokenEnv, "the environment `variable` holding the token clients must send")
 	fs.StringVar(&o.store, "store", "", "share key states through a state `file` or a redis:// URL")
 	fs.StringVar(&o.hosts, "hosts", "", "comma-separated `hosts` that may get a key (default: the upstream's host:port)")
+	fs.StringVar(&o.groups, "groups", "", "comma-separated quota `groups`, one per key in the keys' order (\"\" for none): "+
+		"keys of one account, whose out-of-credit answer cools them all")
 	fs.StringVar(&o.name, "name", "", "the pool's `name` in metrics (default: the preset, else the upstream's host)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGINT/SIGTERM")
 	o.replayBudget = defaultReplayBudget
@@ -113,6 +115,13 @@ func (o *proxyOptions) config(token string) (proxy.Config, error) {
 		return cfg, err
 	}
 	opts = append(opts, credpool.WithReplayBudget(int64(o.replayBudget)))
+	if o.groups != "" {
+		groups := strings.Split(o.groups, ",")
+		for i := range groups {
+			groups[i] = strings.TrimSpace(groups[i])
+		}
+		opts = append(opts, credpool.WithGroups(groups...)) // New checks there is one per key
+	}
 	cfg = proxy.Config{Upstream: u, Options: opts, Hosts: []string{u.Host}, Name: o.name, Token: token, Loopback: proxy.IsLoopback(o.listen)}
 	if o.hosts != "" {
 		cfg.Hosts = nil

@@ -194,3 +194,34 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 	assert.Equal(t, http.StatusOK, <-got, "the request in flight finishes")
 	assert.NoError(t, <-served)
 }
+
+// TestGroupsFlag: --groups names one quota group per key, and a count that
+// does not match the keys is refused when the pool is made.
+func TestGroupsFlag(t *testing.T) {
+	cases := []struct {
+		name   string
+		groups string
+		keys   []string
+		err    string
+	}{
+		{name: "one per key", groups: "acme, acme,", keys: []string{fakeapi.GoodKey, fakeapi.Good2Key, fakeapi.RevokedKey}},
+		{name: "none", keys: []string{fakeapi.GoodKey}},
+		{name: "too few", groups: "acme", keys: []string{fakeapi.GoodKey, fakeapi.Good2Key},
+			err: "credpool: invalid option: WithGroups: 1 groups for 2 keys"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, o := proxyFlags()
+			require.NoError(t, parse(fs, []string{"--upstream", "http://127.0.0.1:9", "--groups", tc.groups}))
+			cfg, err := o.config("")
+			require.NoError(t, err)
+			p, err := proxy.New(cfg, tc.keys)
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			p.Close()
+		})
+	}
+}
