@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -200,12 +201,6 @@ func (m *memStore) get(key string) (Record, bool) {
 	return r, ok
 }
 
-// withStoreResync sets how often the stored states are loaded again, for
-// tests that cannot wait 30 s.
-func withStoreResync(d time.Duration) Option {
-	return func(c *config) { c.storeResync = d }
-}
-
 // storeTransport builds a Transport on store that is closed with the test.
 func storeTransport(t *testing.T, store Store, keys []string, opts ...Option) *Transport {
 	t.Helper()
@@ -214,36 +209,50 @@ func storeTransport(t *testing.T, store Store, keys []string, opts ...Option) *T
 	return tr
 }
 
+// The tests of sharing run inside synctest.Test, as the tests of waiting do
+// (wait_test.go), with the provider in memory: synctest.Wait returns once the
+// replicas' writers and watchers have nothing left to do, so each step is
+// seen whole, and time.Sleep moves the fake clock to a retry or a resync at
+// once.
+
 func TestSharedKillReachesOtherReplica(t *testing.T) {
-	store := newMemStore()
-	p := newProvider(t, revokesKeyA)
-	a := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
-	b := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
-	get(t, a, p.URL)
-	require.Equal(t, StateDead, a.Keys()[0].State)
-	require.Eventually(t, func() bool { return b.Keys()[0].State == StateDead }, time.Second, time.Millisecond,
-		"replica B learns of the kill without failing a request")
-	assert.Equal(t, ReasonAuthPermanent, b.Keys()[0].Reason)
-	get(t, b, p.URL)
-	assert.Equal(t, 1, p.count(keyA), "replica B never sends the dead key")
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		p := newMemProvider(revokesKeyA)
+		a := storeTransport(t, store, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst))
+		b := storeTransport(t, store, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst))
+		start := time.Now()
+		get(t, a, p.URL)
+		require.Equal(t, StateDead, a.Keys()[0].State)
+		synctest.Wait() // a's writer has saved the kill, b's watch has applied it
+		require.Equal(t, StateDead, b.Keys()[0].State, "replica B learns of the kill without failing a request")
+		assert.Equal(t, ReasonAuthPermanent, b.Keys()[0].Reason)
+		assert.Zero(t, time.Since(start), "at once, through the watch, not at the next resync")
+		get(t, b, p.URL)
+		assert.Equal(t, 1, p.count(keyA), "replica B never sends the dead key")
+	})
 }
 
 func TestSharedCooldownAndReset(t *testing.T) {
-	store := newMemStore()
-	a := storeTransport(t, store, []string{keyA, keyB})
-	b := storeTransport(t, store, []string{keyA, keyB})
-	l, _, _ := a.pool.acquire(-1, time.Now)
-	now := time.Now().Round(0)
-	until := now.Add(time.Hour)
-	changes := a.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)
-	change, ok := changes[0], len(changes) == 1
-	require.True(t, ok, "%+v", change)
-	require.Eventually(t, func() bool { return b.Keys()[l.index].State == StateExhausted }, time.Second, time.Millisecond)
-	assert.True(t, until.Equal(b.Keys()[l.index].ResetAt), "the same deadline")
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		a := storeTransport(t, store, []string{keyA, keyB})
+		b := storeTransport(t, store, []string{keyA, keyB})
+		l, _, _ := a.pool.acquire(-1, time.Now)
+		now := time.Now().Round(0)
+		until := now.Add(time.Hour)
+		changes := a.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)
+		change, ok := changes[0], len(changes) == 1
+		require.True(t, ok, "%+v", change)
+		synctest.Wait()
+		require.Equal(t, StateExhausted, b.Keys()[l.index].State)
+		assert.True(t, until.Equal(b.Keys()[l.index].ResetAt), "the same deadline")
 
-	b.Reset()
-	require.Eventually(t, func() bool { return a.Keys()[l.index].State == StateOK }, time.Second, time.Millisecond,
-		"a Reset is an event: it revives the key everywhere")
+		b.Reset()
+		synctest.Wait()
+		assert.Equal(t, StateOK, a.Keys()[l.index].State, "a Reset is an event: it revives the key everywhere")
+		assert.Zero(t, time.Since(now), "both at once, through the watch")
+	})
 }
 
 func TestStaleWriteDoesNotResurrect(t *testing.T) {
@@ -256,68 +265,92 @@ func TestStaleWriteDoesNotResurrect(t *testing.T) {
 }
 
 func TestNoStoreCallsOnSuccess(t *testing.T) {
-	store := newMemStore()
-	p := newProvider(t, nil)
-	tr := storeTransport(t, store, []string{keyA, keyB})
-	for i := 0; i < 50; i++ {
-		get(t, tr, p.URL)
-	}
-	assert.Zero(t, store.saves.Load())
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		p := newMemProvider(nil)
+		tr := storeTransport(t, store, []string{keyA, keyB}, WithBase(p))
+		for i := 0; i < 50; i++ {
+			get(t, tr, p.URL)
+		}
+		synctest.Wait() // a save, had one been queued, would have been made
+		assert.Zero(t, store.saves.Load())
+	})
 }
 
 func TestStoreDownOrSlowNeverBlocksRequests(t *testing.T) {
-	store := newMemStore()
-	store.mu.Lock()
-	store.stall = make(chan struct{})
-	store.mu.Unlock()
-	var logs syncBuffer
-	p := newProvider(t, revokesKeyA)
-	tr := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst), WithLogger(newTestLogger(&logs)))
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		store.mu.Lock()
+		store.stall = make(chan struct{})
+		store.mu.Unlock()
+		var logs syncBuffer
+		p := newMemProvider(revokesKeyA)
+		tr := storeTransport(t, store, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst),
+			WithLogger(newTestLogger(&logs)))
 
-	start := time.Now()
-	status, _ := get(t, tr, p.URL) // kills keyA: its Save stalls
-	assert.Equal(t, 200, status)
-	assert.Less(t, time.Since(start), time.Second, "a stalled store does not hold up the request")
+		start := time.Now()
+		status, _ := get(t, tr, p.URL) // kills keyA: its Save stalls
+		assert.Equal(t, 200, status)
+		assert.Zero(t, time.Since(start), "a stalled store does not hold up the request")
+		synctest.Wait()
+		require.Equal(t, int64(1), store.saves.Load(), "the kill's save is under way")
+		_, saved := store.get(keyA)
+		require.False(t, saved, "and stalled")
 
-	store.down.Store(true)
-	store.mu.Lock()
-	close(store.stall) // the stalled Save now fails
-	store.stall = nil
-	store.mu.Unlock()
-	for i := 0; i < 5; i++ {
-		status, _ := get(t, tr, p.URL)
-		assert.Equal(t, 200, status, "requests flow on local state")
-	}
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "store unavailable") }, time.Second, time.Millisecond)
+		store.down.Store(true)
+		store.mu.Lock()
+		close(store.stall) // the stalled Save now fails
+		store.stall = nil
+		store.mu.Unlock()
+		for i := 0; i < 5; i++ {
+			status, _ := get(t, tr, p.URL)
+			assert.Equal(t, 200, status, "requests flow on local state")
+		}
+		synctest.Wait()
+		assert.Equal(t, 1, strings.Count(logs.String(), "store unavailable"))
+		h, _ := tr.StoreHealth()
+		assert.False(t, h.Up)
 
-	store.down.Store(false)
-	require.Eventually(t, func() bool {
+		// A minute's outage: the writer retries, the watch starts over, a
+		// resync fails, and none of them logs again.
+		time.Sleep(time.Minute)
+		store.down.Store(false)
+		time.Sleep(storeRetry) // the longest pause between the writer's attempts
+		synctest.Wait()
 		r, ok := store.get(keyA)
-		return ok && r.State == StateDead
-	}, 5*time.Second, 5*time.Millisecond, "the kill reaches the store once it returns")
-	assert.Equal(t, 1, strings.Count(logs.String(), "store unavailable"), "logged once per outage")
-	assert.Contains(t, logs.String(), "store available again")
+		require.True(t, ok, "the kill reaches the store once it returns")
+		assert.Equal(t, StateDead, r.State)
+		assert.Equal(t, 1, strings.Count(logs.String(), "store unavailable"), "logged once per outage")
+		assert.Equal(t, 1, strings.Count(logs.String(), "store available again"))
+		h, _ = tr.StoreHealth()
+		assert.True(t, h.Up)
+	})
 }
 
+// TestRestartKeepsDeadKeyDead runs in a bubble too: the FileStore's waits
+// (its watch's polling, the lock's retries) are timers, and file I/O is no
+// goroutine's durable block, so synctest.Wait waits for it.
 func TestRestartKeepsDeadKeyDead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	store, err := NewFileStore(path)
-	require.NoError(t, err)
-	p := newProvider(t, revokesKeyA)
-	first := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
-	get(t, first, p.URL)
-	require.NoError(t, first.Close())
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "state.json")
+		store, err := NewFileStore(path)
+		require.NoError(t, err)
+		p := newMemProvider(revokesKeyA)
+		first := storeTransport(t, store, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst))
+		get(t, first, p.URL)
+		require.NoError(t, first.Close())
 
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assertNoSecret(t, "state file", string(data), keyA, keyB)
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assertNoSecret(t, "state file", string(data), keyA, keyB)
 
-	store2, err := NewFileStore(path)
-	require.NoError(t, err)
-	second := storeTransport(t, store2, []string{keyA, keyB}, WithStrategy(FillFirst))
-	require.Eventually(t, func() bool { return second.Keys()[0].State == StateDead }, time.Second, time.Millisecond)
-	get(t, second, p.URL)
-	assert.Equal(t, 1, p.count(keyA), "after the restart the dead key is never sent")
+		store2, err := NewFileStore(path)
+		require.NoError(t, err)
+		second := storeTransport(t, store2, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst))
+		require.Equal(t, StateDead, second.Keys()[0].State, "loaded in New, before the first request")
+		get(t, second, p.URL)
+		assert.Equal(t, 1, p.count(keyA), "after the restart the dead key is never sent")
+	})
 }
 
 func TestFileStoreRefusesCorruptAndForeignFiles(t *testing.T) {
@@ -395,40 +428,56 @@ func fileStoreWriter(t *testing.T) {
 }
 
 func TestSharedThroughFileStore(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	sa, err := NewFileStore(path)
-	require.NoError(t, err)
-	sb, err := NewFileStore(path)
-	require.NoError(t, err)
-	p := newProvider(t, func(key string, _ int) reply {
-		if key == keyA {
-			return reply{status: 429, header: map[string]string{"Retry-After": "600"}, body: bodyRateLimit}
-		}
-		return reply{status: 200, body: "ok"}
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "state.json")
+		sa, err := NewFileStore(path)
+		require.NoError(t, err)
+		sb, err := NewFileStore(path)
+		require.NoError(t, err)
+		p := newMemProvider(func(key string, _ int) reply {
+			if key == keyA {
+				return reply{status: 429, header: map[string]string{"Retry-After": "600"}, body: bodyRateLimit}
+			}
+			return reply{status: 200, body: "ok"}
+		})
+		a := storeTransport(t, sa, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst))
+		b := storeTransport(t, sb, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst))
+		start := time.Now()
+		get(t, a, p.URL)
+		require.Equal(t, StateExhausted, a.Keys()[0].State)
+		assert.True(t, start.Add(10*time.Minute).Equal(a.Keys()[0].ResetAt), "Retry-After: 600")
+		time.Sleep(sb.poll) // b's watch reads the file again
+		synctest.Wait()
+		require.Equal(t, StateExhausted, b.Keys()[0].State)
+		assert.True(t, a.Keys()[0].ResetAt.Equal(b.Keys()[0].ResetAt), "the same deadline: %v and %v",
+			a.Keys()[0].ResetAt, b.Keys()[0].ResetAt)
+		var _ http.RoundTripper = b
 	})
-	a := storeTransport(t, sa, []string{keyA, keyB}, WithStrategy(FillFirst))
-	b := storeTransport(t, sb, []string{keyA, keyB}, WithStrategy(FillFirst))
-	get(t, a, p.URL)
-	require.Eventually(t, func() bool { return b.Keys()[0].State == StateExhausted }, 2*time.Second, 5*time.Millisecond)
-	assert.WithinDuration(t, a.Keys()[0].ResetAt, b.Keys()[0].ResetAt, time.Millisecond)
-	var _ http.RoundTripper = b
 }
 
 func TestStoreThatLostItsStateIsToldAgain(t *testing.T) {
-	store := newMemStore()
-	p := newProvider(t, revokesKeyA)
-	tr := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
-	get(t, tr, p.URL)
-	require.Eventually(t, func() bool { _, ok := store.get(keyA); return ok }, time.Second, time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		p := newMemProvider(revokesKeyA)
+		tr := storeTransport(t, store, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst))
+		get(t, tr, p.URL)
+		synctest.Wait()
+		_, ok := store.get(keyA)
+		require.True(t, ok, "the kill is saved")
 
-	store.down.Store(true) // the store goes away and comes back empty, as a Redis without persistence does
-	time.Sleep(50 * time.Millisecond)
-	store.mu.Lock()
-	store.records = map[string]Record{}
-	store.mu.Unlock()
-	store.down.Store(false)
-	require.Eventually(t, func() bool {
+		// The store goes away and comes back empty, as a Redis without
+		// persistence does. The pool notices at its next resync (every
+		// 30 s), and says again what it knows once the store answers.
+		store.down.Store(true)
+		time.Sleep(time.Minute)
+		store.mu.Lock()
+		store.records = map[string]Record{}
+		store.mu.Unlock()
+		store.down.Store(false)
+		time.Sleep(time.Minute)
+		synctest.Wait()
 		r, ok := store.get(keyA)
-		return ok && r.State == StateDead
-	}, 5*time.Second, 5*time.Millisecond, "the pool says again what it knows")
+		require.True(t, ok, "the pool says again what it knows")
+		assert.Equal(t, StateDead, r.State)
+	})
 }

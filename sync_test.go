@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -54,46 +55,73 @@ func TestRestartNeverSendsKnownBadKeys(t *testing.T) {
 // Transport, logs why, and the first request after the store comes back
 // sees the stored states.
 func TestStoreDownAtStart(t *testing.T) {
-	store := newMemStore()
-	store.put(Record{Fingerprint: Fingerprint(defaultSalt, keyA), State: StateDead, Reason: ReasonAuthPermanent})
-	store.down.Store(true)
-	var logs syncBuffer
-	start := time.Now()
-	tr := storeTransport(t, store, []string{keyA, keyB}, WithStoreLoadTimeout(100*time.Millisecond),
-		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	assert.Less(t, time.Since(start), time.Second)
-	assert.Contains(t, logs.String(), "stored key states not loaded")
-	h, ok := tr.StoreHealth()
-	require.True(t, ok)
-	assert.False(t, h.Up)
-	assert.False(t, h.Loaded)
-	assert.Equal(t, StateOK, tr.Keys()[0].State, "on its own state meanwhile")
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		store.put(Record{Fingerprint: Fingerprint(defaultSalt, keyA), State: StateDead, Reason: ReasonAuthPermanent})
+		store.down.Store(true)
+		var logs syncBuffer
+		start := time.Now()
+		tr := storeTransport(t, store, []string{keyA, keyB}, WithStoreLoadTimeout(100*time.Millisecond),
+			WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		assert.Zero(t, time.Since(start), "a store that fails at once is not waited on for the load timeout")
+		assert.Contains(t, logs.String(), "stored key states not loaded")
+		h, ok := tr.StoreHealth()
+		require.True(t, ok)
+		assert.False(t, h.Up)
+		assert.False(t, h.Loaded)
+		assert.Equal(t, StateOK, tr.Keys()[0].State, "on its own state meanwhile")
 
-	store.down.Store(false)
-	require.Eventually(t, func() bool { h, _ := tr.StoreHealth(); return h.Loaded && h.Up }, 10*time.Second, time.Millisecond)
-	assert.Equal(t, StateDead, tr.Keys()[0].State)
-	h, _ = tr.StoreHealth()
-	assert.WithinDuration(t, time.Now(), h.LastSync, 5*time.Second)
+		synctest.Wait() // the watch has tried again, and pauses before the next try
+		h, _ = tr.StoreHealth()
+		assert.False(t, h.Loaded)
+		store.down.Store(false)
+		time.Sleep(storeRetryMin)
+		synctest.Wait()
+		h, _ = tr.StoreHealth()
+		assert.True(t, h.Loaded, "loaded at the watch's next try")
+		assert.True(t, h.Up)
+		assert.Equal(t, StateDead, tr.Keys()[0].State)
+		assert.WithinDuration(t, start.Add(storeRetryMin), h.LastSync, 0)
+	})
 }
 
 // TestStoreHealth: Up follows the store's answers, and LastSync stays fresh
-// while it answers, through the periodic load.
+// while it answers, through the periodic load every 30 s.
 func TestStoreHealth(t *testing.T) {
 	_, ok := newTransport(t, []string{keyA}).StoreHealth()
 	assert.False(t, ok, "no store, no health")
 
-	store := newMemStore()
-	tr := storeTransport(t, store, []string{keyA}, withStoreResync(10*time.Millisecond))
-	h, _ := tr.StoreHealth()
-	assert.True(t, h.Up)
-	assert.True(t, h.Loaded, "loaded in New")
-	first := h.LastSync
-	require.Eventually(t, func() bool { h, _ := tr.StoreHealth(); return h.LastSync.After(first) }, time.Second, time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		start := time.Now()
+		tr := storeTransport(t, store, []string{keyA})
+		resync := tr.cfg.storeResync
+		require.Equal(t, 30*time.Second, resync, "the default")
+		h, _ := tr.StoreHealth()
+		assert.True(t, h.Up)
+		assert.True(t, h.Loaded, "loaded in New")
+		assert.WithinDuration(t, start, h.LastSync, 0)
 
-	store.down.Store(true)
-	require.Eventually(t, func() bool { h, _ := tr.StoreHealth(); return !h.Up }, time.Second, time.Millisecond)
-	store.down.Store(false)
-	require.Eventually(t, func() bool { h, _ := tr.StoreHealth(); return h.Up }, 5*time.Second, time.Millisecond)
+		time.Sleep(resync)
+		synctest.Wait()
+		h, _ = tr.StoreHealth()
+		assert.True(t, h.Up)
+		assert.WithinDuration(t, start.Add(resync), h.LastSync, 0, "the periodic load")
+
+		store.down.Store(true)
+		time.Sleep(resync)
+		synctest.Wait()
+		h, _ = tr.StoreHealth()
+		assert.False(t, h.Up, "down by the next load at the latest")
+		assert.WithinDuration(t, start.Add(resync), h.LastSync, 0, "the store's last answer")
+
+		store.down.Store(false)
+		time.Sleep(resync)
+		synctest.Wait()
+		h, _ = tr.StoreHealth()
+		assert.True(t, h.Up, "up again by the next load at the latest")
+		assert.WithinDuration(t, start.Add(3*resync), h.LastSync, 0)
+	})
 }
 
 // TestHostileRecordsAreContained: what a store holds is checked and bounded
@@ -160,10 +188,17 @@ func TestHostileRecordsAreContained(t *testing.T) {
 // never holds every key dead. Each request here makes one attempt (its body
 // cannot be replayed), so the replicas take turns.
 func TestRemoteKillsCountTowardTheBurst(t *testing.T) {
+	synctest.Test(t, testRemoteKillsCountTowardTheBurst)
+}
+
+// testRemoteKillsCountTowardTheBurst runs on synctest's fake clock, with the
+// provider in memory: synctest.Wait returns once the replicas' syncers have
+// nothing left to do, so each step is seen whole, with no polling.
+func testRemoteKillsCountTowardTheBurst(t *testing.T) {
 	store := newMemStore()
-	p := newProvider(t, func(string, int) reply { return reply{status: 401, body: bodyInvalidKey} })
+	p := newMemProvider(func(string, int) reply { return reply{status: 401, body: bodyInvalidKey} })
 	keys := []string{keyA, keyB, keyC}
-	opts := []Option{WithStrategy(FillFirst), WithMaxWait(0), WithMaxReplayBody(0)}
+	opts := []Option{WithBase(p), WithStrategy(FillFirst), WithMaxWait(0), WithMaxReplayBody(0)}
 	one, two := storeTransport(t, store, keys, opts...), storeTransport(t, store, keys, opts...)
 	send := func(tr *Transport) {
 		req, err := http.NewRequest(http.MethodPost, p.URL, io.NopCloser(strings.NewReader("{}")))
@@ -172,23 +207,22 @@ func TestRemoteKillsCountTowardTheBurst(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 	}
-	learnt := func(tr *Transport, dead int) func() bool {
-		return func() bool {
-			n := 0
-			for _, s := range tr.Keys() {
-				if s.State == StateDead {
-					n++
-				}
+	dead := func(tr *Transport) int {
+		synctest.Wait() // every change saved, and heard by the other replica
+		n := 0
+		for _, s := range tr.Keys() {
+			if s.State == StateDead {
+				n++
 			}
-			return n == dead
 		}
+		return n
 	}
 	send(one) // A dies
-	require.Eventually(t, learnt(two, 1), time.Second, time.Millisecond)
+	require.Equal(t, 1, dead(two))
 	send(two) // B dies
-	require.Eventually(t, learnt(one, 2), time.Second, time.Millisecond)
-	send(one)                         // C: the last key alive, every other dead since the last success
-	time.Sleep(50 * time.Millisecond) // let any kill reach the other replica
+	require.Equal(t, 2, dead(one))
+	send(one) // C: the last key alive, every other dead since the last success
+	synctest.Wait()
 	for name, tr := range map[string]*Transport{"one": one, "two": two} {
 		c := tr.Keys()[2]
 		assert.NotEqual(t, StateDead, c.State, "%s: the last key died", name)
@@ -201,63 +235,70 @@ func TestRemoteKillsCountTowardTheBurst(t *testing.T) {
 // requests here that wait for one, instead of leaving them to wait out a
 // cooldown that no longer holds.
 func TestRemoteResetWakesWaiters(t *testing.T) {
-	store := newMemStore()
-	var mu sync.Mutex
-	limited := true
-	p := newProvider(t, func(string, int) reply {
-		mu.Lock()
-		defer mu.Unlock()
-		if limited {
-			return reply{status: 429, header: map[string]string{"Retry-After": "600"}, body: bodyRateLimit}
-		}
-		return reply{status: 200, body: "ok"}
-	})
-	one := storeTransport(t, store, []string{keyA})
-	two := storeTransport(t, store, []string{keyA}, WithMaxWait(time.Hour))
-	get(t, one, p.URL) // A cools for 10 minutes, here and on two
-	require.Eventually(t, func() bool { return two.Keys()[0].State == StateExhausted }, time.Second, time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		var mu sync.Mutex
+		limited := true
+		p := newMemProvider(func(string, int) reply {
+			mu.Lock()
+			defer mu.Unlock()
+			if limited {
+				return reply{status: 429, header: map[string]string{"Retry-After": "600"}, body: bodyRateLimit}
+			}
+			return reply{status: 200, body: "ok"}
+		})
+		one := storeTransport(t, store, []string{keyA}, WithBase(p))
+		two := storeTransport(t, store, []string{keyA}, WithBase(p), WithMaxWait(time.Hour))
+		get(t, one, p.URL) // A cools for 10 minutes, here and on two
+		synctest.Wait()
+		require.Equal(t, StateExhausted, two.Keys()[0].State)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel) // never hang the suite on a waiter nobody wakes
-	done := make(chan int, 1)
-	go func() {
-		req := httptestRequest(t, p.URL).WithContext(ctx) // no deadline: one would end the wait at once
-		resp, err := two.RoundTrip(req)
-		if err != nil {
-			done <- 0
-			return
-		}
-		resp.Body.Close()
-		done <- resp.StatusCode
-	}()
-	require.Eventually(t, func() bool { return two.Stats().Waits == 1 }, time.Second, time.Millisecond, "two waits")
-	mu.Lock()
-	limited = false
-	mu.Unlock()
-	start := time.Now()
-	require.NoError(t, one.ResetKey(0))
-	assert.Equal(t, 200, <-done)
-	assert.Less(t, time.Since(start), 2*time.Second, "woken by the reset, not by the cooldown's end")
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel) // never hang the suite on a waiter nobody wakes
+		done := make(chan int, 1)
+		go func() {
+			req := httptestRequest(t, p.URL).WithContext(ctx) // no deadline: one would end the wait at once
+			resp, err := two.RoundTrip(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		synctest.Wait()
+		require.Equal(t, uint64(1), two.Stats().Waits, "two waits")
+		mu.Lock()
+		limited = false
+		mu.Unlock()
+		start := time.Now()
+		require.NoError(t, one.ResetKey(0))
+		assert.Equal(t, 200, <-done)
+		assert.Zero(t, time.Since(start), "woken by the reset, not by the cooldown's end")
+	})
 }
 
 // TestStateChangesFromTheStore: OnStateChange hears of changes learnt from
 // the store as well as local ones.
 func TestStateChangesFromTheStore(t *testing.T) {
-	store := newMemStore()
-	var mu sync.Mutex
-	var heard []StateChange
-	p := newProvider(t, revokesKeyA)
-	one := storeTransport(t, store, []string{keyA, keyB}, WithStrategy(FillFirst))
-	storeTransport(t, store, []string{keyA, keyB}, WithOnStateChange(func(c StateChange) {
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore()
+		var mu sync.Mutex
+		var heard []StateChange
+		p := newMemProvider(revokesKeyA)
+		one := storeTransport(t, store, []string{keyA, keyB}, WithBase(p), WithStrategy(FillFirst))
+		storeTransport(t, store, []string{keyA, keyB}, WithOnStateChange(func(c StateChange) {
+			mu.Lock()
+			heard = append(heard, c)
+			mu.Unlock()
+		}))
+		get(t, one, p.URL)
+		synctest.Wait()
 		mu.Lock()
-		heard = append(heard, c)
-		mu.Unlock()
-	}))
-	get(t, one, p.URL)
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(heard) == 1 }, time.Second, time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, StateDead, heard[0].To)
-	assert.Equal(t, ReasonAuthPermanent, heard[0].Reason)
-	assert.Equal(t, 0, heard[0].Index)
+		defer mu.Unlock()
+		require.Len(t, heard, 1)
+		assert.Equal(t, StateDead, heard[0].To)
+		assert.Equal(t, ReasonAuthPermanent, heard[0].Reason)
+		assert.Equal(t, 0, heard[0].Index)
+	})
 }
