@@ -102,25 +102,26 @@ func TestStoreHealth(t *testing.T) {
 		assert.True(t, h.Loaded, "loaded in New")
 		assert.WithinDuration(t, start, h.LastSync, 0)
 
-		time.Sleep(resync)
-		synctest.Wait()
-		h, _ = tr.StoreHealth()
-		assert.True(t, h.Up)
-		assert.WithinDuration(t, start.Add(resync), h.LastSync, 0, "the periodic load")
-
-		store.down.Store(true)
-		time.Sleep(resync)
-		synctest.Wait()
-		h, _ = tr.StoreHealth()
-		assert.False(t, h.Up, "down by the next load at the latest")
-		assert.WithinDuration(t, start.Add(resync), h.LastSync, 0, "the store's last answer")
-
-		store.down.Store(false)
-		time.Sleep(resync)
-		synctest.Wait()
-		h, _ = tr.StoreHealth()
-		assert.True(t, h.Up, "up again by the next load at the latest")
-		assert.WithinDuration(t, start.Add(3*resync), h.LastSync, 0)
+		// One resync per step: the store's health after it, and when the
+		// store last answered.
+		steps := []struct {
+			down     bool
+			up       bool
+			lastSync time.Duration // after start
+			why      string
+		}{
+			{up: true, lastSync: resync, why: "the periodic load"},
+			{down: true, lastSync: resync, why: "down by the next load at the latest; its last answer stays"},
+			{up: true, lastSync: 3 * resync, why: "up again by the next load at the latest"},
+		}
+		for _, step := range steps {
+			store.down.Store(step.down)
+			time.Sleep(resync)
+			synctest.Wait()
+			h, _ = tr.StoreHealth()
+			assert.Equal(t, step.up, h.Up, step.why)
+			assert.WithinDuration(t, start.Add(step.lastSync), h.LastSync, 0, step.why)
+		}
 	})
 }
 
