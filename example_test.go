@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/credpool/credpool"
@@ -222,4 +223,47 @@ func ExampleWithGroups() {
 	// sk-…0001 exhausted billing
 	// sk-…0002 exhausted billing
 	// sk-…0003 ok
+}
+
+// The free key serves while it can; the paid key takes over while it is
+// rate limited, and hands back the moment the free key returns.
+func ExampleWithTiers() {
+	var freeLimited atomic.Bool
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("Authorization")[len("Bearer sk-proj-example-key-"):]
+		if freeLimited.Load() && key == "free-FREE0001" {
+			w.Header().Set("Retry-After", "600")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`)
+			return
+		}
+		fmt.Println("served with", key)
+	}))
+	defer api.Close()
+
+	keys := []string{"sk-proj-example-key-paid-PAID0001", "sk-proj-example-key-free-FREE0001"}
+	transport, err := credpool.New(keys, credpool.WithTiers(1, 0))
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{Transport: transport}
+	get := func() {
+		resp, err := client.Get(api.URL + "/v1/models")
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get()
+	freeLimited.Store(true)
+	get() // the free key cools for 10 minutes; the paid key serves
+	get()
+	freeLimited.Store(false)
+	transport.ResetKey(1) // or wait the 10 minutes out
+	get()
+	// Output:
+	// served with free-FREE0001
+	// served with paid-PAID0001
+	// served with paid-PAID0001
+	// served with free-FREE0001
 }

@@ -83,7 +83,7 @@ func TestQuotaGroupsLeaveDeadKeysDead(t *testing.T) {
 func TestGroupsMustMatchTheKeys(t *testing.T) {
 	_, err := New([]string{keyA, keyB}, WithGroups("acme"))
 	assert.ErrorIs(t, err, ErrInvalidOption)
-	assert.EqualError(t, err, "credpool: invalid option: WithGroups: 1 groups for 2 keys")
+	assert.EqualError(t, err, "credpool: invalid option: WithGroups: 1 values for 2 keys")
 }
 
 // TestQuotaByItsNumberCoolsTheGroup: a rate limit whose wait is a day is a

@@ -23,8 +23,10 @@ type config struct {
 	prefix           string // prepended to the key, e.g. "Bearer "
 	strategy         Strategy
 	maxRetries       int
-	keyHeader        string   // WithKeyHeader: the response header that names the key; "" for none
-	groups           []string // WithGroups: each key's quota group; nil for none
+	keyHeader        string    // WithKeyHeader: the response header that names the key; "" for none
+	groups           []string  // WithGroups: each key's quota group; nil for none
+	tiers            []int     // WithTiers: each key's tier; nil for one tier
+	weights          []float64 // WithWeights: each key's weight; nil for equal weights
 	newBackoff       func() backoff.BackOff
 	maxWait          time.Duration
 	cooldown         map[Reason]time.Duration

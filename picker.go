@@ -2,6 +2,7 @@ package credpool
 
 import (
 	"math/rand/v2"
+	"sort"
 	"sync/atomic"
 )
 
@@ -17,11 +18,16 @@ type picker interface {
 	used(i int)         // key i was just chosen
 }
 
-func newPicker(s Strategy, n int) picker {
+// newPicker returns the picker of strategy s for n keys, in tiers (nil for
+// none: one tier) and with weights (nil for none: equal), see tiers.go.
+func newPicker(s Strategy, n int, tiers []int, weights []float64) picker {
 	if s == LeastUsed {
+		if tiers != nil {
+			return newTieredQueue(n, tiers)
+		}
 		return newQueue(n)
 	}
-	return &roster{strategy: s, in: make([]bool, n), dirty: true}
+	return &roster{strategy: s, in: make([]bool, n), dirty: true, tier: tiers, weight: weights}
 }
 
 // filled returns n positions, all -1: no key is in the structure yet.
@@ -39,10 +45,20 @@ func filled(n int) []int32 {
 // every request does, takes no lock at all. Changes are rare; choices are not.
 type roster struct {
 	strategy Strategy
-	in       []bool // under the pool's lock
-	dirty    bool   // in changed since the last publish
-	list     atomic.Pointer[[]int32]
+	tier     []int     // each key's tier; nil for one tier
+	weight   []float64 // each key's weight; nil for equal weights
+	in       []bool    // under the pool's lock
+	dirty    bool      // in changed since the last publish
+	list     atomic.Pointer[view]
 	turn     atomic.Uint64 // RoundRobin's count of choices
+}
+
+// view is what a roster publishes: the keys a choice is made among (the
+// usable keys of the lowest tier that has any), and with weights, their
+// running totals.
+type view struct {
+	keys []int32
+	cum  []float64 // cum[j] is the weight of keys[0..j]; nil without weights
 }
 
 func (r *roster) add(i int) {
@@ -62,23 +78,32 @@ func (r *roster) publish() {
 	if !r.dirty {
 		return
 	}
-	list := make([]int32, 0, len(r.in))
+	v := &view{keys: make([]int32, 0, len(r.in))}
+	lowest := lowestTier(r.in, r.tier)
 	for i, in := range r.in {
-		if in {
-			list = append(list, int32(i))
+		if in && (r.tier == nil || r.tier[i] == lowest) {
+			v.keys = append(v.keys, int32(i))
 		}
 	}
-	r.list.Store(&list)
+	if r.weight != nil && r.strategy != FillFirst {
+		v.cum = make([]float64, len(v.keys))
+		total := 0.0
+		for j, i := range v.keys {
+			total += r.weight[i]
+			v.cum[j] = total
+		}
+	}
+	r.list.Store(v)
 	r.dirty = false
 }
 
 // pick chooses from the published list; it needs no lock.
 func (r *roster) pick(avoid int) int {
-	published := r.list.Load()
-	if published == nil {
+	v := r.list.Load()
+	if v == nil {
 		return -1
 	}
-	list := *published
+	list := v.keys
 	n := len(list)
 	if n == 0 {
 		return -1
@@ -86,6 +111,8 @@ func (r *roster) pick(avoid int) int {
 	var j int
 	switch {
 	case n == 1 || r.strategy == FillFirst:
+	case v.cum != nil:
+		j = r.weighted(v.cum)
 	case r.strategy == Random:
 		j = rand.IntN(n)
 	default:
@@ -98,6 +125,23 @@ func (r *roster) pick(avoid int) int {
 }
 
 func (r *roster) used(int) {}
+
+// weighted chooses an index into cum by weight: at random for Random, and
+// for RoundRobin at the next point of the golden-ratio sequence (k times the
+// golden ratio, modulo one, in 64-bit fixed point), which spreads over [0, 1)
+// as evenly as any sequence can: every run of choices holds each key close
+// to its share of the weight, fractions included, without a lock.
+func (r *roster) weighted(cum []float64) int {
+	var x float64
+	if r.strategy == Random {
+		x = rand.Float64()
+	} else {
+		k := r.turn.Add(1) - 1
+		x = float64((k*0x9e3779b97f4a7c15)>>11) / (1 << 53)
+	}
+	x *= cum[len(cum)-1]
+	return sort.Search(len(cum)-1, func(j int) bool { return cum[j] > x })
+}
 
 // queue is LeastUsed's usable set, in the order keys are to be used, as a
 // ring linked through two arrays so every operation is O(1). A chosen key

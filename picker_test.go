@@ -16,7 +16,7 @@ func TestPickersAgainstModel(t *testing.T) {
 	for _, s := range []Strategy{RoundRobin, FillFirst, LeastUsed, Random} {
 		t.Run(s.String(), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(3, uint64(s)))
-			p := newPicker(s, n)
+			p := newPicker(s, n, nil, nil)
 			in := map[int]bool{}
 			count := map[int]uint64{}
 			for step := 0; step < 20000; step++ {
@@ -99,7 +99,7 @@ func minCountExcept(in map[int]bool, count map[int]uint64, avoid int) uint64 {
 }
 
 func TestRoundRobinVisitsEveryMember(t *testing.T) {
-	p := newPicker(RoundRobin, 10)
+	p := newPicker(RoundRobin, 10, nil, nil)
 	for i := 0; i < 10; i++ {
 		p.add(i)
 	}

@@ -99,7 +99,7 @@ func newPool(keys []string, cfg *config) *pool {
 			p.byFP[p.slots[i].fp] = i
 		}
 	}
-	p.picker = newPicker(p.strategy, len(p.slots))
+	p.picker = newPicker(p.strategy, len(p.slots), cfg.tiers, cfg.weights)
 	p.cooling = coolingHeap{pos: filled(len(p.slots)), slots: p.slots}
 	for i := range p.slots {
 		p.picker.add(i)

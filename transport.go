@@ -51,8 +51,8 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 	if err := validateKeys(keys); err != nil {
 		return nil, err
 	}
-	if cfg.groups != nil && len(cfg.groups) != len(keys) {
-		return nil, fmt.Errorf("%w: WithGroups: %d groups for %d keys", ErrInvalidOption, len(cfg.groups), len(keys))
+	if err := cfg.checkPerKey(len(keys)); err != nil {
+		return nil, err
 	}
 	t := &Transport{
 		cfg:      cfg,

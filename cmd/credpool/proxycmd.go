@@ -35,10 +35,11 @@ const defaultReplayBudget = 64 << 20
 
 // proxyOptions are the proxy command's flags.
 type proxyOptions struct {
-	upstream, preset, listen, tokenEnv, store, hosts, name, groups string
-	keys                                                           keySource
-	shutdownTimeout                                                time.Duration
-	replayBudget                                                   byteSize
+	upstream, preset, listen, tokenEnv, store, hosts, name string
+	groups, tiers, weights                                 string
+	keys                                                   keySource
+	shutdownTimeout                                        time.Duration
+	replayBudget                                           byteSize
 }
 
 // proxyFlags returns the proxy command's FlagSet and the options it fills.
@@ -81,6 +82,8 @@ after the requests in flight finish (within --shutdown-timeout).
 	fs.StringVar(&o.hosts, "hosts", "", "comma-separated `hosts` that may get a key (default: the upstream's host:port)")
 	fs.StringVar(&o.groups, "groups", "", "comma-separated quota `groups`, one per key in the keys' order (\"\" for none): "+
 		"keys of one account, whose out-of-credit answer cools them all")
+	fs.StringVar(&o.tiers, "tiers", "", "comma-separated `tiers`, one per key in the keys' order: the lowest tier with a usable key serves, higher ones are overflow")
+	fs.StringVar(&o.weights, "weights", "", "comma-separated `weights`, one per key in the keys' order: each key's share of its tier's requests (e.g. 0.8,0.2)")
 	fs.StringVar(&o.name, "name", "", "the pool's `name` in metrics (default: the preset, else the upstream's host)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGINT/SIGTERM")
 	o.replayBudget = defaultReplayBudget
@@ -115,13 +118,11 @@ func (o *proxyOptions) config(token string) (proxy.Config, error) {
 		return cfg, err
 	}
 	opts = append(opts, credpool.WithReplayBudget(int64(o.replayBudget)))
-	if o.groups != "" {
-		groups := strings.Split(o.groups, ",")
-		for i := range groups {
-			groups[i] = strings.TrimSpace(groups[i])
-		}
-		opts = append(opts, credpool.WithGroups(groups...)) // New checks there is one per key
+	perKey, err := o.perKeyOptions()
+	if err != nil {
+		return cfg, err
 	}
+	opts = append(opts, perKey...)
 	cfg = proxy.Config{Upstream: u, Options: opts, Hosts: []string{u.Host}, Name: o.name, Token: token, Loopback: proxy.IsLoopback(o.listen)}
 	if o.hosts != "" {
 		cfg.Hosts = nil
@@ -138,6 +139,53 @@ func (o *proxyOptions) config(token string) (proxy.Config, error) {
 		cfg.Name = u.Hostname()
 	}
 	return cfg, nil
+}
+
+// perKeyOptions reads --groups, --tiers and --weights: one value per key,
+// which New checks.
+func (o *proxyOptions) perKeyOptions() ([]credpool.Option, error) {
+	var opts []credpool.Option
+	if o.groups != "" {
+		opts = append(opts, credpool.WithGroups(list(o.groups)...))
+	}
+	if o.tiers != "" {
+		tiers, err := parseEach(list(o.tiers), "--tiers", strconv.Atoi)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, credpool.WithTiers(tiers...))
+	}
+	if o.weights != "" {
+		weights, err := parseEach(list(o.weights), "--weights", func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, credpool.WithWeights(weights...))
+	}
+	return opts, nil
+}
+
+// list splits a comma-separated flag value, trimming each item.
+func list(s string) []string {
+	items := strings.Split(s, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	return items
+}
+
+// parseEach parses every item with parse, naming the flag and the item's
+// place in the error.
+func parseEach[T any](items []string, flag string, parse func(string) (T, error)) ([]T, error) {
+	out := make([]T, len(items))
+	for i, item := range items {
+		v, err := parse(item)
+		if err != nil {
+			return nil, usagef("%s: item %d, %q, is not a number", flag, i+1, item)
+		}
+		out[i] = v
+	}
+	return out, nil
 }
 
 // checkListen checks the --listen address as net.Listen will read it, so

@@ -195,29 +195,47 @@ func TestServeDrainsInFlightRequests(t *testing.T) {
 	assert.NoError(t, <-served)
 }
 
-// TestGroupsFlag: --groups names one quota group per key, and a count that
-// does not match the keys is refused when the pool is made.
-func TestGroupsFlag(t *testing.T) {
+// TestPerKeyFlags: --groups, --tiers and --weights name one value per key;
+// a count that does not match the keys is refused when the pool is made, and
+// an item that is not a number at once, by its place.
+func TestPerKeyFlags(t *testing.T) {
+	three := []string{fakeapi.GoodKey, fakeapi.Good2Key, fakeapi.RevokedKey}
 	cases := []struct {
-		name   string
-		groups string
-		keys   []string
-		err    string
+		name     string
+		args     []string
+		keys     []string
+		usage    string // a usage error from the flags
+		newError string // New's error
 	}{
-		{name: "one per key", groups: "acme, acme,", keys: []string{fakeapi.GoodKey, fakeapi.Good2Key, fakeapi.RevokedKey}},
-		{name: "none", keys: []string{fakeapi.GoodKey}},
-		{name: "too few", groups: "acme", keys: []string{fakeapi.GoodKey, fakeapi.Good2Key},
-			err: "credpool: invalid option: WithGroups: 1 groups for 2 keys"},
+		{name: "groups, one per key", args: []string{"--groups", "acme, acme,"}, keys: three},
+		{name: "tiers and weights", args: []string{"--tiers", "0,0,1", "--weights", "0.8, 0.2, 1"}, keys: three},
+		{name: "none", keys: three[:1]},
+		{name: "too few groups", args: []string{"--groups", "acme"}, keys: three[:2],
+			newError: "credpool: invalid option: WithGroups: 1 values for 2 keys"},
+		{name: "too many tiers", args: []string{"--tiers", "0,1,2"}, keys: three[:2],
+			newError: "credpool: invalid option: WithTiers: 3 values for 2 keys"},
+		{name: "a tier that is not a number", args: []string{"--tiers", "0,free"}, keys: three[:2],
+			usage: `--tiers: item 2, "free", is not a number`},
+		{name: "a weight that is not a number", args: []string{"--weights", "1,,2"}, keys: three,
+			usage: `--weights: item 2, "", is not a number`},
+		{name: "a zero weight", args: []string{"--weights", "1,0"}, keys: three[:2],
+			newError: "credpool: invalid option: WithWeights: weight 0 of key 1 is not positive and finite"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fs, o := proxyFlags()
-			require.NoError(t, parse(fs, []string{"--upstream", "http://127.0.0.1:9", "--groups", tc.groups}))
+			require.NoError(t, parse(fs, append([]string{"--upstream", "http://127.0.0.1:9"}, tc.args...)))
 			cfg, err := o.config("")
+			if tc.usage != "" {
+				var usage *usageError
+				require.ErrorAs(t, err, &usage)
+				assert.EqualError(t, err, tc.usage)
+				return
+			}
 			require.NoError(t, err)
 			p, err := proxy.New(cfg, tc.keys)
-			if tc.err != "" {
-				assert.ErrorContains(t, err, tc.err)
+			if tc.newError != "" {
+				assert.ErrorContains(t, err, tc.newError)
 				return
 			}
 			require.NoError(t, err)
