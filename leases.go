@@ -78,16 +78,20 @@ func (p *pool) acquire(avoid int, now func() time.Time) (l lease, revived []Stat
 			}
 		}
 	}
-	return p.acquireLocked(avoid, now())
+	return p.acquireLocked(avoid, now)
 }
 
 // acquireLocked is acquire under the lock: for LeastUsed, and for every
-// strategy when a cooldown may have ended or no key was found without it.
-func (p *pool) acquireLocked(avoid int, now time.Time) (l lease, revived []StateChange, ok bool) {
+// strategy when a cooldown may have ended or no key was found without it. It
+// reads the clock only when some key cools, and publishes only when a key
+// came back: LeastUsed takes this path on every request.
+func (p *pool) acquireLocked(avoid int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
 	p.mu.Lock()
-	defer p.unlock()
-	if revived = p.revive(now); revived != nil {
-		p.publish() // now, not at the unlock: the roster picks from what is published
+	defer p.mu.Unlock()
+	if len(p.cooling.keys) > 0 {
+		if revived = p.revive(now()); revived != nil {
+			p.publish() // before pick, which reads the published roster
+		}
 	}
 	i := p.picker.pick(avoid)
 	if i < 0 {

@@ -17,7 +17,8 @@ import (
 // The atomics are read without the lock, on the success path, and written
 // only under it (except each key's own counters in hot). Every method that
 // changes a key's state releases the lock with unlock, which publishes the
-// change to those lock-free readers first.
+// change to those lock-free readers first (acquireLocked, on LeastUsed's
+// every request, publishes itself, and only when a key came back).
 //
 // Time is a parameter: every method that needs the time takes now, read
 // once by the caller at the edge (as golang.org/x/time/rate does), so the
