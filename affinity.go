@@ -46,6 +46,8 @@ type PinnedKeyError struct {
 	ResetAt time.Time // when an exhausted key returns
 }
 
+// Error names the key by its label, never the key, and says why it cannot
+// serve.
 func (e *PinnedKeyError) Error() string {
 	switch e.State {
 	case "":

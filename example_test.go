@@ -267,3 +267,34 @@ func ExampleWithTiers() {
 	// served with paid-PAID0001
 	// served with free-FREE0001
 }
+
+// A conversation keeps to one key while that key is usable, so that the
+// provider's per-key prompt cache serves every turn; another conversation
+// may land on another key.
+func ExampleSession() {
+	api := fakeOpenAI()
+	defer api.Close()
+
+	keys := []string{"sk-proj-example-key-number-one-GOODKEY0", "sk-proj-example-key-number-two-GOODKEY1",
+		"sk-proj-example-key-number-three-GOODKEY2"}
+	transport, err := credpool.New(keys, credpool.WithKeyHeader("Credpool-Key"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{Transport: transport}
+
+	ctx := credpool.Session(context.Background(), "conversation-42")
+	used := map[string]bool{}
+	for range 5 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api.URL+"/v1/chat/completions", strings.NewReader(`{}`))
+		resp, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		used[resp.Header.Get("Credpool-Key")] = true
+	}
+	fmt.Println("five turns, keys used:", len(used))
+	// Output:
+	// five turns, keys used: 1
+}
