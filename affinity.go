@@ -110,11 +110,11 @@ func (c *call) pinned() bool { return c.aff != nil && c.aff.pinned }
 func (a *affinity) acquire(p *pool, avoid int) (lease, []StateChange, bool) {
 	switch {
 	case !a.pinned:
-		return p.acquireSession(a.session, avoid, time.Now())
+		return p.acquireSession(a.session, avoid, time.Now)
 	case a.pin < 0:
 		return lease{}, nil, false
 	}
-	return p.acquireKey(a.pin, time.Now())
+	return p.acquireKey(a.pin, time.Now)
 }
 
 // pinFailed ends a pinned request whose key cannot serve it: with the
@@ -125,7 +125,7 @@ func (c *call) pinFailed() (step, error) {
 	}
 	e := &PinnedKeyError{Label: c.aff.label}
 	if c.aff.pin >= 0 {
-		s := c.t.pool.status(time.Now())[c.aff.pin]
+		s := c.t.pool.keyStatus(c.aff.pin, time.Now())
 		e.State, e.Reason, e.ResetAt = s.State, s.Reason, s.ResetAt
 	}
 	return fail, e

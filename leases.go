@@ -62,11 +62,12 @@ func (p *pool) renew(i int, header string) {
 func (p *pool) current(l lease) bool { return p.hot[l.index].id.Load() == l.id }
 
 // acquire chooses a usable key by the pool's strategy and counts an attempt
-// on it. It asks now for the time only when some key cools, so a healthy
-// pool's success path reads no clock. It passes over the key at index avoid (-1 for none) unless
-// no other key is usable, so a retry after a server error goes to another
-// key where it can. ok is false when no key is usable. Keys whose cooldown
-// ended come back into rotation first; revived describes their return.
+// on it. It passes over the key at index avoid (-1 for none) unless no other
+// key is usable, so a retry after a server error goes to another key where it
+// can. ok is false when no key is usable. Keys whose cooldown ended come back
+// into rotation first; revived describes their return. It asks now for the
+// time only when some key cools, so a healthy pool's success path reads no
+// clock.
 //
 // For every strategy but LeastUsed, a choice while no cooldown has ended
 // takes no lock: it reads the published roster.
@@ -78,22 +79,40 @@ func (p *pool) acquire(avoid int, now func() time.Time) (l lease, revived []Stat
 			}
 		}
 	}
-	return p.acquireLocked(avoid, now)
+	return p.acquireLocked(now, func() int { return p.picker.pick(avoid) })
 }
 
-// acquireLocked is acquire under the lock: for LeastUsed, and for every
-// strategy when a cooldown may have ended or no key was found without it. It
-// reads the clock only when some key cools, and publishes only when a key
-// came back: LeastUsed takes this path on every request.
-func (p *pool) acquireLocked(avoid int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
+// acquireKey leases key i and no other, if it is usable: for a pinned
+// request.
+func (p *pool) acquireKey(i int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
+	return p.acquireLocked(now, func() int {
+		if p.slots[i].state != StateOK {
+			return -1
+		}
+		return i
+	})
+}
+
+// acquireSession leases the key of session h: see sessionKey.
+func (p *pool) acquireSession(h uint64, avoid int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
+	return p.acquireLocked(now, func() int { return p.sessionKey(h, avoid) })
+}
+
+// acquireLocked is every acquire under the lock: acquire's for LeastUsed, and
+// for every strategy when a cooldown may have ended or no key was found
+// without it; acquireKey's and acquireSession's always. It brings back the
+// keys whose cooldown ended, reading the clock only when some key cools and
+// publishing only when one came back, then leases the key choose names (-1
+// for none).
+func (p *pool) acquireLocked(now func() time.Time, choose func() int) (l lease, revived []StateChange, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.cooling.keys) > 0 {
 		if revived = p.revive(now()); revived != nil {
-			p.publish() // before pick, which reads the published roster
+			p.publish() // before choose, which may read the published roster
 		}
 	}
-	i := p.picker.pick(avoid)
+	i := choose()
 	if i < 0 {
 		return lease{}, revived, false
 	}
@@ -108,28 +127,12 @@ func (p *pool) lease(i int) lease {
 	return lease{index: i, id: h.id.Load()}
 }
 
-// acquireKey leases key i, and no other, if it is usable at now: for a
-// pinned request.
-func (p *pool) acquireKey(i int, now time.Time) (l lease, revived []StateChange, ok bool) {
-	p.mu.Lock()
-	defer p.unlock()
-	revived = p.revive(now)
-	if p.slots[i].state != StateOK {
-		return lease{}, revived, false
-	}
-	p.picker.used(i)
-	return p.lease(i), revived, true
-}
-
-// acquireSession leases the usable key that session h ranks first
-// (rendezvous hashing: each key's score is a hash of the session and the
-// key's index), passing over avoid unless it is the only one. A session
-// keeps its key while the key is usable, and a key's loss moves only the
-// sessions that ranked it first.
-func (p *pool) acquireSession(h uint64, avoid int, now time.Time) (l lease, revived []StateChange, ok bool) {
-	p.mu.Lock()
-	defer p.unlock()
-	revived = p.revive(now)
+// sessionKey is the usable key that session h ranks first (rendezvous
+// hashing: each key's score is a hash of the session and the key's index),
+// passing over avoid unless it is the only one; -1 if no key is usable. A
+// session keeps its key while the key is usable, and a key's loss moves only
+// the sessions that ranked it first. The caller holds the lock.
+func (p *pool) sessionKey(h uint64, avoid int) int {
 	best, second := -1, -1
 	var bestScore, secondScore uint64
 	for i := range p.slots {
@@ -146,13 +149,9 @@ func (p *pool) acquireSession(h uint64, avoid int, now time.Time) (l lease, revi
 		}
 	}
 	if best == avoid && second >= 0 {
-		best = second
+		return second
 	}
-	if best < 0 {
-		return lease{}, revived, false
-	}
-	p.picker.used(best)
-	return p.lease(best), revived, true
+	return best
 }
 
 // mix is a 64-bit finalizer (splitmix64's): it spreads the session's hash

@@ -88,6 +88,25 @@ func defaultBackoff() backoff.BackOff {
 	)
 }
 
+// checkPerKey checks that every per-key option (WithGroups, WithTiers,
+// WithWeights) names one value per key.
+func (c *config) checkPerKey(keys int) error {
+	for _, o := range []struct {
+		name string
+		n    int
+		set  bool
+	}{
+		{name: "WithGroups", n: len(c.groups), set: c.groups != nil},
+		{name: "WithTiers", n: len(c.tiers), set: c.tiers != nil},
+		{name: "WithWeights", n: len(c.weights), set: c.weights != nil},
+	} {
+		if o.set && o.n != keys {
+			return fmt.Errorf("%w: %s: %d values for %d keys", ErrInvalidOption, o.name, o.n, keys)
+		}
+	}
+	return nil
+}
+
 // invalid records the first bad option; New returns it.
 func (c *config) invalid(format string, args ...any) {
 	if c.err == nil {

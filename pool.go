@@ -164,15 +164,28 @@ func (p *pool) status(now time.Time) []KeyStatus {
 	defer p.mu.Unlock()
 	out := make([]KeyStatus, len(p.slots))
 	for i := range p.slots {
-		s := &p.slots[i]
-		out[i] = KeyStatus{Label: s.label, State: s.stateAt(now), Reason: s.reason,
-			Requests: p.hot[i].attempts.Load(), Failures: s.failures, Remaining: p.hot[i].remaining.Load(),
-			Strikes: s.strikes}
-		if out[i].State == StateExhausted {
-			out[i].ResetAt = s.resetAt
-		}
+		out[i] = p.statusOf(i, now)
 	}
 	return out
+}
+
+// keyStatus returns a snapshot of key i at now.
+func (p *pool) keyStatus(i int, now time.Time) KeyStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.statusOf(i, now)
+}
+
+// statusOf is key i's snapshot at now. The caller holds the lock.
+func (p *pool) statusOf(i int, now time.Time) KeyStatus {
+	s := &p.slots[i]
+	k := KeyStatus{Label: s.label, State: s.stateAt(now), Reason: s.reason,
+		Requests: p.hot[i].attempts.Load(), Failures: s.failures, Remaining: p.hot[i].remaining.Load(),
+		Strikes: s.strikes}
+	if k.State == StateExhausted {
+		k.ResetAt = s.resetAt
+	}
+	return k
 }
 
 // exhausted counts the keys per state at now, to say why no key is usable,

@@ -1,7 +1,6 @@
 package credpool
 
 import (
-	"fmt"
 	"math"
 	"slices"
 )
@@ -37,24 +36,6 @@ func WithWeights(weights ...float64) Option {
 		}
 		c.weights = slices.Clone(weights)
 	}
-}
-
-// checkPerKey checks that every per-key option names one value per key.
-func (c *config) checkPerKey(keys int) error {
-	for _, o := range []struct {
-		name string
-		n    int
-		set  bool
-	}{
-		{name: "WithGroups", n: len(c.groups), set: c.groups != nil},
-		{name: "WithTiers", n: len(c.tiers), set: c.tiers != nil},
-		{name: "WithWeights", n: len(c.weights), set: c.weights != nil},
-	} {
-		if o.set && o.n != keys {
-			return fmt.Errorf("%w: %s: %d values for %d keys", ErrInvalidOption, o.name, o.n, keys)
-		}
-	}
-	return nil
 }
 
 // lowestTier is the lowest tier among the keys in in; 0 without tiers.
