@@ -63,7 +63,7 @@ func (e *PinnedKeyError) Error() string {
 // label of the key that served it (never the key): for logs, and to Pin the
 // requests that follow to the same key. "" (the default) sets none.
 func WithKeyHeader(name string) Option {
-	return func(c *config) { c.keyHeader = http.CanonicalHeaderKey(name) }
+	return optionFunc(func(c *config) { c.keyHeader = http.CanonicalHeaderKey(name) })
 }
 
 type (
@@ -84,7 +84,6 @@ var sessionSeed = maphash.MakeSeed()
 // for a request with neither, so the success path's call stays small.
 type affinity struct {
 	pinned  bool   // Pin: one key and no other
-	pin     int    // the pinned key's index; -1 when no key has the label
 	label   string // the label the request was pinned to
 	session uint64 // Session: the hash of its ID, when not pinned
 }
@@ -92,10 +91,7 @@ type affinity struct {
 // readAffinity reads the request's Pin or Session, if it has one.
 func (c *call) readAffinity(ctx context.Context) {
 	if label, ok := ctx.Value(pinKey{}).(string); ok {
-		c.aff = &affinity{pinned: true, pin: -1, label: label}
-		if i, known := c.t.pool.byLabel[label]; known {
-			c.aff.pin = i
-		}
+		c.aff = &affinity{pinned: true, label: label}
 		return
 	}
 	if h, ok := ctx.Value(sessionKey{}).(uint64); ok {
@@ -106,15 +102,17 @@ func (c *call) readAffinity(ctx context.Context) {
 // pinned reports whether the request is pinned to one key.
 func (c *call) pinned() bool { return c.aff != nil && c.aff.pinned }
 
-// acquire leases the pinned key, or the session's.
+// acquire leases the pinned key, or the session's. The label is looked up
+// in p at each attempt, since SetKeys may have moved the key.
 func (a *affinity) acquire(p *pool, avoid int) (lease, []StateChange, bool) {
-	switch {
-	case !a.pinned:
+	if !a.pinned {
 		return p.acquireSession(a.session, avoid, time.Now)
-	case a.pin < 0:
+	}
+	i, known := p.byLabel[a.label]
+	if !known {
 		return lease{}, nil, false
 	}
-	return p.acquireKey(a.pin, time.Now)
+	return p.acquireKey(i, time.Now)
 }
 
 // pinFailed ends a pinned request whose key cannot serve it: with the
@@ -124,8 +122,8 @@ func (c *call) pinFailed() (step, error) {
 		return handBack, nil
 	}
 	e := &PinnedKeyError{Label: c.aff.label}
-	if c.aff.pin >= 0 {
-		s := c.t.pool.keyStatus(c.aff.pin, time.Now())
+	if i, known := c.pool.byLabel[c.aff.label]; known {
+		s := c.pool.keyStatus(i, time.Now())
 		e.State, e.Reason, e.ResetAt = s.State, s.Reason, s.ResetAt
 	}
 	return fail, e
@@ -134,6 +132,6 @@ func (c *call) pinFailed() (step, error) {
 // labelled sets the key header on resp, if WithKeyHeader asked for it.
 func (c *call) labelled(resp *http.Response, l lease) {
 	if c.t.cfg.keyHeader != "" {
-		resp.Header[c.t.cfg.keyHeader] = []string{c.t.pool.slots[l.index].label}
+		resp.Header[c.t.cfg.keyHeader] = []string{c.pool.slots[l.index].label}
 	}
 }

@@ -63,7 +63,7 @@ func BenchmarkChoice(b *testing.B) {
 			}
 			b.Run(fmt.Sprintf("strategy=%s/keys=%d", s, n), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					l, _, ok := tr.pool.acquire(-1, time.Now)
+					l, _, ok := tr.pool().acquire(-1, time.Now)
 					if !ok {
 						b.Fatal("no key")
 					}

@@ -18,6 +18,7 @@ import (
 // RoundTrip's stack and is never shared, so it needs no lock.
 type call struct {
 	t         *Transport
+	pool      *pool // the generation of keys of the latest attempt (see SetKeys)
 	req       *http.Request
 	body      replay
 	attempts  int             // attempts sent
@@ -51,15 +52,18 @@ const (
 // a key, a copy of the request with it, and the base's answer. Everything else
 // an attempt can meet is outcome's.
 func (c *call) run() (*http.Response, error) {
-	limit := len(c.t.pool.slots) + c.t.cfg.maxRetries + 1
+	limit := len(c.pool.slots) + c.t.cfg.maxRetries + 1
 	for waits := 0; c.attempts < limit && waits <= limit; {
+		if p := c.t.pool(); p != c.pool {
+			c.pool, c.avoid = p, -1 // SetKeys replaced the keys: the rest of the call uses the new ones
+		}
 		var l lease
 		var revived []StateChange
 		var ok bool
 		if c.aff == nil {
-			l, revived, ok = c.t.pool.acquire(c.avoid, time.Now)
+			l, revived, ok = c.pool.acquire(c.avoid, time.Now)
 		} else {
-			l, revived, ok = c.aff.acquire(c.t.pool, c.avoid) // Pin or Session: see affinity.go
+			l, revived, ok = c.aff.acquire(c.pool, c.avoid) // Pin or Session: see affinity.go
 		}
 		for _, change := range revived {
 			c.t.emit(c.req.Context(), change)
@@ -161,7 +165,7 @@ func (c *call) finish(resp **http.Response, err *error) {
 	}
 	c.t.counters.failed(ReasonTransport)
 	c.dropLast()
-	*resp, *err = nil, c.attemptError(l, &baseFault{fmt.Sprintf("base RoundTripper panicked: %v", p)})
+	*resp, *err = nil, c.t.attemptError(c.pool, l, &baseFault{fmt.Sprintf("base RoundTripper panicked: %v", p)})
 }
 
 // baseFault is a broken base transport's doing. It is never retried.
@@ -181,7 +185,7 @@ func (c *call) onError(ctx context.Context, l lease, err error) (step, error) {
 		if !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		return fail, c.attemptError(l, err)
+		return fail, c.t.attemptError(c.pool, l, err)
 	}
 	var fault *baseFault
 	worth := false
@@ -195,13 +199,13 @@ func (c *call) onError(ctx context.Context, l lease, err error) (step, error) {
 		worth = false
 	}
 	if !worth {
-		return fail, c.attemptError(l, err)
+		return fail, c.t.attemptError(c.pool, l, err)
 	}
-	c.t.pool.failTransient(l)
+	c.pool.failTransient(l)
 	c.avoid = l.index
 	next, werr := c.backOff(ctx, 0)
 	if next == handBack && c.last == nil {
-		return fail, c.attemptError(l, err) // nothing to hand back: the network error says most
+		return fail, c.t.attemptError(c.pool, l, err) // nothing to hand back: the network error says most
 	}
 	return next, werr
 }
@@ -209,9 +213,9 @@ func (c *call) onError(ctx context.Context, l lease, err error) (step, error) {
 // attemptError names the key of a failed attempt by its label, and scrubs the
 // key from the error, at every level of its chain, should a base transport
 // have put it there (see scrub.go).
-func (c *call) attemptError(l lease, err error) error {
-	label := c.t.pool.slots[l.index].label
-	err = scrub(err, scrubber(label, l.value()[0][len(c.t.cfg.prefix):]))
+func (t *Transport) attemptError(p *pool, l lease, err error) error {
+	label := p.slots[l.index].label
+	err = scrub(err, scrubber(label, l.value()[0][len(t.cfg.prefix):]))
 	return &attemptError{msg: "credpool: key " + label + ": " + err.Error(), err: err}
 }
 
@@ -268,7 +272,7 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 		}
 		return again, nil
 	case ReasonOverloaded, ReasonServerError:
-		c.t.pool.failTransient(l)
+		c.pool.failTransient(l)
 		c.avoid = l.index
 		if !c.body.canReplay() {
 			c.notReplayed(resp)
@@ -287,7 +291,7 @@ func (c *call) onErrorResponse(ctx context.Context, l lease, resp *http.Response
 // hands the response back instead (see onErrorResponse). Codes are the
 // provider's own, and an invalid_api_key on every key still kills every key.
 func (c *call) penalize(ctx context.Context, l lease, v verdict, status int, now time.Time) {
-	for _, change := range c.t.pool.fail(l, v, status, now) {
+	for _, change := range c.pool.fail(l, v, status, now) {
 		c.t.emit(ctx, change)
 	}
 }
@@ -297,7 +301,7 @@ func (c *call) penalize(ctx context.Context, l lease, v verdict, status int, now
 func (c *call) succeed(l lease, h http.Header) {
 	steer := &c.t.cfg.steering
 	remaining, known := steer.remaining(h)
-	c.t.pool.succeed(l, remaining, known)
+	c.pool.succeed(l, remaining, known)
 	if known && steer.spent(h, remaining) {
 		c.coolSpent(l, h)
 	}
@@ -309,7 +313,7 @@ func (c *call) succeed(l lease, h http.Header) {
 func (c *call) coolSpent(l lease, h http.Header) {
 	now := time.Now()
 	if d, ok := limitReset(h, now); ok {
-		if change, ok := c.t.pool.cool(l, now.Add(clamp(d, c.t.pool.maxCooldown)), now); ok {
+		if change, ok := c.pool.cool(l, now.Add(clamp(d, c.pool.maxCooldown)), now); ok {
 			c.t.emit(c.req.Context(), change)
 		}
 	}
@@ -322,7 +326,7 @@ func (c *call) handBack() (*http.Response, error) {
 		c.last = nil
 		return resp, nil
 	}
-	noKeys, _ := c.t.pool.exhausted(time.Now())
+	noKeys, _ := c.pool.exhausted(time.Now())
 	return nil, noKeys
 }
 

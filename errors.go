@@ -39,15 +39,18 @@ func (e *KeyError) Unwrap() error { return ErrInvalidKey }
 // keys are in each state and when the soonest cooling key returns, which is
 // usually all an operator needs to tell a revoked pool from a busy one.
 type NoKeysError struct {
-	OK, Exhausted, Dead int       // keys per state when the request gave up
-	SoonestReset        time.Time // when the first exhausted key returns; zero if none will
-	Suspect             string    // a likely misconfiguration, when the outage guard saw one
+	OK, Exhausted, Dead, Disabled int       // keys per state when the request gave up
+	SoonestReset                  time.Time // when the first exhausted key returns; zero if none will
+	Suspect                       string    // a likely misconfiguration, when the outage guard saw one
 }
 
 // Error implements error.
 func (e *NoKeysError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "credpool: no usable key (%d ok, %d exhausted, %d dead", e.OK, e.Exhausted, e.Dead)
+	if e.Disabled > 0 {
+		fmt.Fprintf(&b, ", %d disabled", e.Disabled)
+	}
 	if !e.SoonestReset.IsZero() {
 		fmt.Fprintf(&b, "; soonest reset at %s", e.SoonestReset.UTC().Format(time.RFC3339))
 	}

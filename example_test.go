@@ -298,3 +298,75 @@ func ExampleSession() {
 	// Output:
 	// five turns, keys used: 1
 }
+
+// SetKeys rotates secrets without a restart: the key that stays keeps its
+// state (here, dead), the new key joins, and the removed key leaves.
+func ExampleTransport_SetKeys() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("Authorization"), "OLD1") {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":{"message":"Incorrect API key provided.","code":"invalid_api_key"}}`)
+			return
+		}
+		io.WriteString(w, `{"object":"list","data":[]}`)
+	}))
+	defer api.Close()
+
+	transport, err := credpool.New([]string{"sk-proj-example-key-OLD1", "sk-proj-example-key-OLD2"},
+		credpool.WithStrategy(credpool.FillFirst))
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp, err := (&http.Client{Transport: transport}).Get(api.URL + "/v1/models")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+
+	// The secret manager now holds OLD1 (still revoked) and NEW3; OLD2 is gone.
+	if err := transport.SetKeys([]string{"sk-proj-example-key-OLD1", "sk-proj-example-key-NEW3"}); err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range transport.Keys() {
+		fmt.Println(s.Label, s.State, s.Requests)
+	}
+	// Output:
+	// …OLD1 dead 1
+	// …NEW3 ok 0
+}
+
+// DisableKey takes a key out of rotation by an operator's decision: Reset,
+// which revives dead keys, leaves it out, and only EnableKey brings it back.
+func ExampleTransport_DisableKey() {
+	transport, err := credpool.New([]string{"sk-proj-example-key-AAA1", "sk-proj-example-key-BBB2"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := transport.DisableKey(0); err != nil {
+		log.Fatal(err)
+	}
+	transport.Reset()
+	fmt.Println(transport.Keys()[0].Label, transport.Keys()[0].State)
+	if err := transport.EnableKey(0); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(transport.Keys()[0].Label, transport.Keys()[0].State)
+	// Output:
+	// …AAA1 disabled
+	// …AAA1 ok
+}
+
+// WithRecheck gives dead keys a way back on the operator's terms: every six
+// hours, each dead key sends one GET /v1/models, which costs nothing, and a
+// key that gets a 2xx is back in rotation. Close stops the re-checks.
+func ExampleWithRecheck() {
+	keys := []string{"sk-proj-example-key-AAA1", "sk-proj-example-key-BBB2"}
+	transport, err := credpool.New(keys,
+		credpool.WithRecheck(6*time.Hour, http.MethodGet, "https://api.openai.com/v1/models"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer transport.Close()
+	client := &http.Client{Transport: transport}
+	_ = client // use client as any other; transport.Stats().Rechecks counts the re-checks
+}

@@ -15,8 +15,8 @@ package credpool
 // organization or project spend limits, Anthropic's credit balance, a 402),
 // every key of its group cools with it, until the same time. New refuses a
 // list whose length is not the number of keys.
-func WithGroups(groups ...string) Option {
-	return func(c *config) { c.groups = append([]string(nil), groups...) }
+func WithGroups(groups ...string) KeyOption {
+	return keyOptionFunc(func(c *config) { c.groups = append([]string(nil), groups...) })
 }
 
 // groupIDs numbers the groups, in order of first appearance; -1 for a key in

@@ -135,7 +135,7 @@ func newTransport(t *testing.T, keys []string, opts ...Option) *Transport {
 	t.Helper()
 	tr, err := New(keys, append([]Option{WithBackoff(fastBackoff)}, opts...)...)
 	require.NoError(t, err)
-	t.Cleanup(tr.CloseIdleConnections)
+	t.Cleanup(func() { tr.Close(); tr.CloseIdleConnections() })
 	return tr
 }
 

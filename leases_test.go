@@ -19,7 +19,7 @@ func TestHotStateFillsOneCacheLine(t *testing.T) {
 // earlier leases stale, and only on earlier ones.
 func TestGenerationsAreDistinct(t *testing.T) {
 	tr := newTransport(t, []string{keyA, keyB})
-	p := tr.pool
+	p := tr.pool()
 	l, _, ok := p.acquire(-1, time.Now)
 	assert.True(t, ok)
 	assert.True(t, p.current(l))

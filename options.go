@@ -13,7 +13,26 @@ import (
 
 // Option configures a Transport. Options are applied in order by New, which
 // reports the first invalid one as an error wrapping ErrInvalidOption.
-type Option func(*config)
+type Option interface{ apply(*config) }
+
+// KeyOption is an Option that describes the keys one by one (WithGroups,
+// WithTiers, WithWeights, WithKeyLimits): New takes it with the keys, and
+// SetKeys with the keys that replace them.
+type KeyOption interface {
+	Option
+	keys()
+}
+
+// optionFunc is an Option that configures the whole Transport.
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// keyOptionFunc is a KeyOption.
+type keyOptionFunc func(*config)
+
+func (f keyOptionFunc) apply(c *config) { f(c) }
+func (keyOptionFunc) keys()             {}
 
 // config is everything New needs. It is built once and never changed after
 // New returns, so RoundTrip reads it without a lock.
@@ -23,10 +42,8 @@ type config struct {
 	prefix           string // prepended to the key, e.g. "Bearer "
 	strategy         Strategy
 	maxRetries       int
-	keyHeader        string    // WithKeyHeader: the response header that names the key; "" for none
-	groups           []string  // WithGroups: each key's quota group; nil for none
-	tiers            []int     // WithTiers: each key's tier; nil for one tier
-	weights          []float64 // WithWeights: each key's weight; nil for equal weights
+	keyHeader        string // WithKeyHeader: the response header that names the key; "" for none
+	keySpec                 // the KeyOptions: the part SetKeys may change
 	newBackoff       func() backoff.BackOff
 	maxWait          time.Duration
 	cooldown         map[Reason]time.Duration
@@ -42,6 +59,7 @@ type config struct {
 	drop             string        // a header removed from every attempt, e.g. an SDK's placeholder
 	steering         steering      // the headers that report what a key has left
 	refresh          Refresher     // nil: keys are static
+	recheck          *recheckSpec  // WithRecheck; nil: dead keys stay dead
 	store            Store         // nil: state is local
 	storeLoadTimeout time.Duration // how long New waits for the stored states
 	storeResync      time.Duration // how often the stored states are loaded again
@@ -88,6 +106,14 @@ func defaultBackoff() backoff.BackOff {
 	)
 }
 
+// keySpec is what the KeyOptions say of the keys, one value per key: each
+// generation of keys (see SetKeys) has its own.
+type keySpec struct {
+	groups  []string  // WithGroups: each key's quota group; nil for none
+	tiers   []int     // WithTiers: each key's tier; nil for one tier
+	weights []float64 // WithWeights: each key's weight; nil for equal weights
+}
+
 // checkPerKey checks that every per-key option (WithGroups, WithTiers,
 // WithWeights) names one value per key.
 func (c *config) checkPerKey(keys int) error {
@@ -117,13 +143,13 @@ func (c *config) invalid(format string, args ...any) {
 // WithBase sets the RoundTripper that sends each attempt. The default is
 // http.DefaultTransport.
 func WithBase(base http.RoundTripper) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if base == nil {
 			c.invalid("WithBase: nil RoundTripper")
 			return
 		}
 		c.base = base
-	}
+	})
 }
 
 // WithHeader sets the header that carries the key and the prefix written
@@ -131,7 +157,7 @@ func WithBase(base http.RoundTripper) Option {
 // ("x-api-key", "") for APIs that take the raw key. Any value the caller or
 // its SDK put in that header is replaced on every attempt.
 func WithHeader(name, prefix string) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if !httpToken(name) {
 			c.invalid("WithHeader: %q is not a header name", name)
 			return
@@ -143,7 +169,7 @@ func WithHeader(name, prefix string) Option {
 			}
 		}
 		c.header, c.prefix = http.CanonicalHeaderKey(name), prefix
-	}
+	})
 }
 
 // httpToken reports whether s is a token of RFC 9110, as a header name must
@@ -163,13 +189,13 @@ func httpToken(s string) bool {
 
 // WithStrategy sets how the next key is chosen. The default is RoundRobin.
 func WithStrategy(s Strategy) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if s < RoundRobin || s > Random {
 			c.invalid("WithStrategy: unknown strategy %d", int(s))
 			return
 		}
 		c.strategy = s
-	}
+	})
 }
 
 // WithMaxRetries bounds the retries of one request after a transient failure
@@ -178,13 +204,13 @@ func WithStrategy(s Strategy) Option {
 // not a retry and does not count, but no request ever makes more than
 // keys + n + 1 attempts.
 func WithMaxRetries(n int) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if n < 0 {
 			c.invalid("WithMaxRetries: %d is negative", n)
 			return
 		}
 		c.maxRetries = min(n, maxRetriesLimit)
-	}
+	})
 }
 
 // maxRetriesLimit is where WithMaxRetries saturates: no request needs more
@@ -196,13 +222,13 @@ const maxRetriesLimit = 1000
 // per-request state and is not safe for concurrent use. A BackOff that returns
 // backoff.Stop ends the retries.
 func WithBackoff(newBackoff func() backoff.BackOff) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if newBackoff == nil {
 			c.invalid("WithBackoff: nil factory")
 			return
 		}
 		c.newBackoff = newBackoff
-	}
+	})
 }
 
 // WithMaxWait bounds the total time one request spends waiting: for a
@@ -213,13 +239,13 @@ func WithBackoff(newBackoff func() backoff.BackOff) Option {
 // if it had none. The default is 30 s; 0 never waits for a key. A request
 // never waits past its context's deadline: give requests a deadline too.
 func WithMaxWait(d time.Duration) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if d < 0 {
 			c.invalid("WithMaxWait: negative duration %s", d)
 			return
 		}
 		c.maxWait = d
-	}
+	})
 }
 
 // WithCooldown sets how long a key is cooled for reason when the provider
@@ -227,7 +253,7 @@ func WithMaxWait(d time.Duration) Option {
 // ReasonBilling (default 1 h) and ReasonRateLimit (default 60 s); the other
 // reasons never cool a key.
 func WithCooldown(reason Reason, d time.Duration) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if _, ok := c.cooldown[reason]; !ok {
 			c.invalid("WithCooldown: reason %q does not cool a key", reason)
 			return
@@ -237,19 +263,19 @@ func WithCooldown(reason Reason, d time.Duration) Option {
 			return
 		}
 		c.cooldown[reason] = d
-	}
+	})
 }
 
 // WithMaxCooldown clamps every cooldown, the provider's reset hints included,
 // so that no hint can lock a key out for days. The default is 24 h.
 func WithMaxCooldown(d time.Duration) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if d <= 0 {
 			c.invalid("WithMaxCooldown: %s is not positive", d)
 			return
 		}
 		c.maxCooldown = d
-	}
+	})
 }
 
 // WithHosts lists the only hosts that get a key; a request to any other host
@@ -264,7 +290,7 @@ func WithMaxCooldown(d time.Duration) Option {
 // never from https to http. Without WithHosts every host gets a key, except a
 // redirect that leaves where the chain started.
 func WithHosts(hosts ...string) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if len(hosts) == 0 {
 			c.invalid("WithHosts: no hosts")
 			return
@@ -276,19 +302,19 @@ func WithHosts(hosts ...string) Option {
 			}
 			c.hosts = append(c.hosts, strings.ToLower(h))
 		}
-	}
+	})
 }
 
 // WithLogger sets where state changes are logged, with redacted labels only.
 // The default discards them.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if l == nil {
 			c.invalid("WithLogger: nil logger")
 			return
 		}
 		c.logger = l
-	}
+	})
 }
 
 // WithOnStateChange sets a function called after a key changes state (or,
@@ -299,33 +325,33 @@ func WithLogger(l *slog.Logger) Option {
 // use, and two changes of one key made by different requests may reach it in
 // either order; Keys always has the current state. It should return quickly.
 func WithOnStateChange(f func(StateChange)) Option {
-	return func(c *config) { c.onStateChange = f }
+	return optionFunc(func(c *config) { c.onStateChange = f })
 }
 
 // WithMaxErrorBody sets how many bytes of an error response are read to
 // classify it. The default is 64 KiB. The caller always gets the whole body
 // back, the read part followed by the rest.
 func WithMaxErrorBody(n int64) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if n < 0 {
 			c.invalid("WithMaxErrorBody: negative size %d", n)
 			return
 		}
 		c.maxErrorBody = n
-	}
+	})
 }
 
 // WithMaxReplayBody sets how many bytes of a request body without GetBody are
 // buffered so the request can be replayed on another key. A larger body is
 // sent once, with no retry. The default is 10 MiB; at most 1 GiB.
 func WithMaxReplayBody(n int64) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if n < 0 || n > maxReplayLimit {
 			c.invalid("WithMaxReplayBody: size %d is not between 0 and %d", n, int64(maxReplayLimit))
 			return
 		}
 		c.maxReplayBody = n
-	}
+	})
 }
 
 // maxReplayLimit is the most WithMaxReplayBody buffers of one body.
@@ -339,11 +365,11 @@ const maxReplayLimit = 1 << 30
 // 256 MiB; 0 buffers nothing. Bodies with GetBody are not buffered, so they
 // do not count.
 func WithReplayBudget(n int64) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if n < 0 {
 			c.invalid("WithReplayBudget: negative size %d", n)
 			return
 		}
 		c.replayBudget = min(n, math.MaxInt64/2) // room for a reservation past it, then undone
-	}
+	})
 }

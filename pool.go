@@ -28,7 +28,8 @@ type pool struct {
 	strategy    Strategy
 	cooldown    map[Reason]time.Duration // WithCooldown, by reason
 	maxCooldown time.Duration            // WithMaxCooldown: no cooldown is longer
-	byFP        map[string]int           // key index by fingerprint; nil without a Store
+	spec        keySpec                  // the KeyOptions these keys were made with
+	byFP        map[string]int           // key index by fingerprint (see SetKeys and the Store)
 	byLabel     map[string]int           // key index by label, for Pin
 	groups      []int                    // each key's quota group (WithGroups); -1 for none
 	kick        chan struct{}            // tells the store's writer there are records; nil without a Store
@@ -41,6 +42,8 @@ type pool struct {
 	burst   int               // keys killed since the last success: see guard.go
 	suspect string            // why the outage guard held back the last kill
 	pending map[string]Record // records owed to the store, by fingerprint; nil without a Store
+	next    *pool             // the generation that replaced this one (SetKeys); nil while current
+	moved   []int             // with next: each key's index in next, -1 if it was removed
 
 	// Written under mu, read without it.
 	soonest  atomic.Int64 // UnixNano of the soonest cooldown's end; 0 when no key cools
@@ -84,6 +87,8 @@ func newPool(keys []string, cfg *config) *pool {
 		hot:         make([]hot, len(keys)),
 		wake:        make(chan struct{}),
 		byLabel:     make(map[string]int, len(keys)),
+		spec:        cfg.keySpec,
+		byFP:        make(map[string]int, len(keys)),
 		groups:      groupIDs(cfg.groups, len(keys)),
 	}
 	for i, l := range labels(keys) {
@@ -93,12 +98,12 @@ func newPool(keys []string, cfg *config) *pool {
 		p.hot[i].id.Store(newKeyID(cfg.prefix + keys[i]))
 		p.hot[i].remaining.Store(-1)
 	}
+	for i, k := range keys {
+		p.slots[i].fp = Fingerprint(cfg.salt, k)
+		p.byFP[p.slots[i].fp] = i
+	}
 	if cfg.store != nil {
-		p.byFP, p.pending, p.kick = make(map[string]int, len(keys)), map[string]Record{}, make(chan struct{}, 1)
-		for i, k := range keys {
-			p.slots[i].fp = Fingerprint(cfg.salt, k)
-			p.byFP[p.slots[i].fp] = i
-		}
+		p.pending, p.kick = map[string]Record{}, make(chan struct{}, 1)
 	}
 	p.picker = newPicker(p.strategy, len(p.slots), cfg.tiers, cfg.weights)
 	p.cooling = coolingHeap{pos: filled(len(p.slots)), slots: p.slots}
@@ -200,6 +205,8 @@ func (p *pool) exhausted(now time.Time) (*NoKeysError, <-chan struct{}) {
 		switch s.stateAt(now) {
 		case StateDead:
 			e.Dead++
+		case StateDisabled:
+			e.Disabled++
 		case StateExhausted:
 			e.Exhausted++
 			if e.SoonestReset.IsZero() || s.resetAt.Before(e.SoonestReset) {

@@ -12,7 +12,7 @@ import (
 // view, without waiting for it.
 func TestViewsReadTheStateAtNow(t *testing.T) {
 	tr := newTransport(t, []string{keyA, keyB, keyC})
-	p := tr.pool
+	p := tr.pool()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	resetAt := now.Add(time.Minute)
 	p.fail(p.lease(0), verdict{reason: ReasonRateLimit, hint: time.Minute, hinted: true}, 429, now)

@@ -24,15 +24,15 @@ func AzureOpenAI() Option { return preset("Api-Key", "", "", steerOpenAI) }
 // so it is handed back and the token stays in rotation.
 func GitHub() Option {
 	set := preset("Authorization", "Bearer ", "", steerGitHub)
-	return func(c *config) {
-		set(c)
+	return optionFunc(func(c *config) {
+		set.apply(c)
 		c.classifier.forbidden = ReasonClientError
-	}
+	})
 }
 
 // preset sets how a provider takes its key: the header (canonical), the
 // value's prefix, a header to drop from every attempt, and the headers in
 // which it reports what a key has left.
 func preset(header, prefix, drop string, s steering) Option {
-	return func(c *config) { c.header, c.prefix, c.drop, c.steering = header, prefix, drop, s }
+	return optionFunc(func(c *config) { c.header, c.prefix, c.drop, c.steering = header, prefix, drop, s })
 }

@@ -21,7 +21,7 @@ func TestPresetsSetTheHeader(t *testing.T) {
 		{name: "Gemini", preset: Gemini(), header: "X-Goog-Api-Key", want: keyA},
 		{name: "AzureOpenAI", preset: AzureOpenAI(), header: "Api-Key", want: keyA},
 		{name: "GitHub", preset: GitHub(), header: "Authorization", want: "Bearer " + keyA},
-		{name: "Anthropic then GitHub", preset: func(c *config) { Anthropic()(c); GitHub()(c) }, header: "Authorization", want: "Bearer " + keyA},
+		{name: "Anthropic then GitHub", preset: optionFunc(func(c *config) { Anthropic().apply(c); GitHub().apply(c) }), header: "Authorization", want: "Bearer " + keyA},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,13 +20,13 @@ type Refresher func(ctx context.Context, index int) (string, error)
 // refresh_token_reused...) kills the key without a refresh, and a refresh that
 // fails leaves the verdict to stand, so nothing loops.
 func WithRefresh(f Refresher) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if f == nil {
 			c.invalid("WithRefresh: nil Refresher")
 			return
 		}
 		c.refresh = f
-	}
+	})
 }
 
 // refresh tries to fix an auth failure on the leased key by refreshing it,
@@ -42,7 +42,7 @@ func (c *call) refresh(l lease, v verdict) (retry bool, _ error) {
 		}
 	}
 	c.refreshed = append(c.refreshed, l.index)
-	done, lead := c.t.pool.startRefresh(l)
+	done, lead := c.pool.startRefresh(l)
 	ctx := c.req.Context()
 	switch {
 	case done == nil:
@@ -60,14 +60,14 @@ func (c *call) refresh(l lease, v verdict) (retry bool, _ error) {
 		err = errors.New("the new key " + problem)
 	}
 	if err != nil {
-		c.t.pool.endRefresh(l.index, "")
-		label := c.t.pool.slots[l.index].label
+		c.pool.endRefresh(l.index, "")
+		label := c.pool.slots[l.index].label
 		msg := scrubber(label, l.value()[0][len(c.t.cfg.prefix):], token).Replace(err.Error())
 		c.t.cfg.logger.WarnContext(ctx, "credpool: refresh failed",
 			"key", label, "index", l.index, "error", redactTokens(msg))
 		return false, nil
 	}
-	c.t.pool.endRefresh(l.index, c.t.cfg.prefix+token)
+	c.pool.endRefresh(l.index, c.t.cfg.prefix+token)
 	return true, nil
 }
 
@@ -99,6 +99,11 @@ func (p *pool) endRefresh(i int, header string) {
 	s := &p.slots[i]
 	if header != "" {
 		p.renew(i, header)
+		if p.next != nil && p.moved[i] >= 0 { // SetKeys replaced the keys while the refresh ran
+			p.next.mu.Lock()
+			p.next.renew(p.moved[i], header)
+			p.next.mu.Unlock()
+		}
 	}
 	close(s.refreshing)
 	s.refreshing = nil

@@ -35,7 +35,7 @@ func (r *Rule) matches(e *evidence) bool {
 // A rule must set at least one of Status, Code and Phrase, and a Reason other
 // than ReasonTransport, which only network errors have.
 func WithRule(r Rule) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		switch {
 		case r.Status == 0 && r.Code == "" && r.Phrase == "":
 			c.invalid("WithRule: a rule must set Status, Code or Phrase")
@@ -47,7 +47,7 @@ func WithRule(r Rule) Option {
 			r.Code, r.Phrase = strings.ToLower(r.Code), strings.ToLower(r.Phrase)
 			c.classifier.rules = append(c.classifier.rules, r)
 		}
-	}
+	})
 }
 
 func knownReason(r Reason) bool { return reasonSlot(r) >= 0 }

@@ -62,7 +62,7 @@ func TestUserRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := defaultConfig()
-			WithRule(tc.rule)(cfg)
+			WithRule(tc.rule).apply(cfg)
 			require.NoError(t, cfg.err)
 			v := cfg.classifier.classify(tc.status, http.Header{}, []byte(tc.body), time.Now(), nil)
 			assert.Equal(t, tc.want, v.reason)

@@ -5,13 +5,16 @@ import "time"
 // State is where a key stands in the pool's rotation.
 type State string
 
-// The states a key moves between. StateDead is terminal: only Reset revives a
-// dead key, because a revoked key that re-enters rotation after a cooldown
-// fails a user request every time it does.
+// The states a key moves between. StateDead is terminal: only a person
+// revives a dead key (Reset, ResetKey), or a re-check the person asked for
+// (WithRecheck), because a revoked key that re-enters rotation after a
+// cooldown fails a user request every time it does. StateDisabled is an
+// operator's decision (DisableKey), which nothing but EnableKey reverses.
 const (
 	StateOK        State = "ok"        // in rotation
 	StateExhausted State = "exhausted" // cooling until ResetAt, then back in rotation
-	StateDead      State = "dead"      // out of rotation until Reset
+	StateDead      State = "dead"      // out of rotation until Reset or a re-check's success
+	StateDisabled  State = "disabled"  // out of rotation until EnableKey
 )
 
 // Reason says why an attempt failed and, for the reasons that move a key out of

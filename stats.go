@@ -16,6 +16,8 @@ type Stats struct {
 	Retries   uint64            // retries after a backoff
 	Waits     uint64            // waits for a cooling key to return
 	Waited    time.Duration     // time spent in backoffs and waits
+	Rechecks  uint64            // re-checks of dead keys sent (WithRecheck)
+	Revived   uint64            // dead keys a re-check put back in rotation
 }
 
 // counters is the live form of Stats.
@@ -25,6 +27,8 @@ type counters struct {
 	retries   atomic.Uint64
 	waits     atomic.Uint64
 	waited    atomic.Int64
+	rechecks  atomic.Uint64
+	revived   atomic.Uint64
 }
 
 // reasonIndex numbers the reasons for the failures array.
@@ -53,7 +57,7 @@ func (c *counters) slept(d time.Duration) { c.waited.Add(int64(d)) }
 
 // Stats returns the Transport's counts since New.
 func (t *Transport) Stats() Stats {
-	if t.pool == nil {
+	if t.pool() == nil {
 		return Stats{}
 	}
 	s := Stats{
@@ -62,14 +66,18 @@ func (t *Transport) Stats() Stats {
 		Retries:   t.counters.retries.Load(),
 		Waits:     t.counters.waits.Load(),
 		Waited:    time.Duration(t.counters.waited.Load()),
+		Rechecks:  t.counters.rechecks.Load(),
+		Revived:   t.counters.revived.Load(),
 	}
 	for i, r := range reasonIndex {
 		if n := t.counters.failures[i].Load(); n > 0 {
 			s.Failures[r] = n
 		}
 	}
-	for i := range t.pool.hot {
-		s.Attempts += t.pool.hot[i].attempts.Load()
+	s.Attempts = t.ring.dropped.Load() // of the keys SetKeys removed
+	p := t.pool()
+	for i := range p.hot {
+		s.Attempts += p.hot[i].attempts.Load()
 	}
 	return s
 }

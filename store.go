@@ -63,7 +63,7 @@ func (r Record) check(key string) error {
 	switch {
 	case r.Fingerprint != key:
 		return fmt.Errorf("holds the record of %q", r.Fingerprint)
-	case r.State != StateOK && r.State != StateExhausted && r.State != StateDead:
+	case stateRank[r.State] == 0 && r.State != StateOK:
 		return fmt.Errorf("unknown state %q", r.State)
 	case r.Reason != "" && !knownReason(r.Reason):
 		return fmt.Errorf("unknown reason %q", r.Reason)
@@ -74,12 +74,14 @@ func (r Record) check(key string) error {
 }
 
 // stateRank orders states within an epoch: a stale "ok" never resurrects a
-// dead key, and never cuts a cooldown short.
-var stateRank = map[State]int{StateOK: 0, StateExhausted: 1, StateDead: 2}
+// dead key, and never cuts a cooldown short. (DisableKey and EnableKey start
+// a new epoch, as Reset does; disabled ranks highest so that nothing a key
+// could still be blamed for in that epoch outranks the operator.)
+var stateRank = map[State]int{StateOK: 0, StateExhausted: 1, StateDead: 2, StateDisabled: 3}
 
 // Merge returns which of r and o, two records of one key, holds: the later
-// epoch (a Reset is an event, not just "ok"); within an epoch, dead over
-// exhausted over ok; of two cooldowns, the later deadline. Merge is
+// epoch (a Reset is an event, not just "ok"); within an epoch, disabled over
+// dead over exhausted over ok; of two cooldowns, the later deadline. Merge is
 // commutative, associative and idempotent, so replicas that see the same
 // records in any order agree.
 func (r Record) Merge(o Record) Record {
@@ -117,13 +119,13 @@ var defaultSalt = []byte("credpool/v1")
 // WithStore shares key states through s (see Store). Call Close when done
 // with the Transport, to stop its store goroutines.
 func WithStore(s Store) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if s == nil {
 			c.invalid("WithStore: nil Store")
 			return
 		}
 		c.store = s
-	}
+	})
 }
 
 // WithStoreLoadTimeout bounds how long New waits for the stored key states
@@ -133,23 +135,23 @@ func WithStore(s Store) Option {
 // Transport on its own state, logs why, and loads in the background. The
 // default is 3 s; 0 does not wait.
 func WithStoreLoadTimeout(d time.Duration) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if d < 0 {
 			c.invalid("WithStoreLoadTimeout: negative duration %s", d)
 			return
 		}
 		c.storeLoadTimeout = d
-	}
+	})
 }
 
 // WithStoreSalt sets the salt of the keys' fingerprints in the store. Every
 // replica sharing a store must use the same salt.
 func WithStoreSalt(salt []byte) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if len(salt) == 0 {
 			c.invalid("WithStoreSalt: empty salt")
 			return
 		}
 		c.salt = append([]byte(nil), salt...)
-	}
+	})
 }

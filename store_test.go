@@ -29,6 +29,8 @@ func TestRecordMerge(t *testing.T) {
 	ok1 := Record{Fingerprint: "k", State: StateOK, Epoch: 1}
 	soon := Record{Fingerprint: "k", State: StateExhausted, Reason: ReasonRateLimit, ResetAt: now.Add(time.Minute)}
 	late := Record{Fingerprint: "k", State: StateExhausted, Reason: ReasonBilling, ResetAt: now.Add(time.Hour)}
+	disabled1 := Record{Fingerprint: "k", State: StateDisabled, Epoch: 1}
+	ok2 := Record{Fingerprint: "k", State: StateOK, Epoch: 2}
 	cases := []struct {
 		name string
 		a, b Record
@@ -47,6 +49,9 @@ func TestRecordMerge(t *testing.T) {
 		{name: "cooldowns merge to the later, either order", a: late, b: soon, want: late},
 		{name: "a cooldown beats ok", a: ok0, b: soon, want: soon},
 		{name: "dead beats a cooldown", a: late, b: dead0, want: dead0},
+		{name: "a disable beats dead", a: dead0, b: disabled1, want: disabled1},
+		{name: "dead in the disable's epoch does not undo it", a: disabled1, b: Record{Fingerprint: "k", State: StateDead, Epoch: 1}, want: disabled1},
+		{name: "an enable beats the disable", a: disabled1, b: ok2, want: ok2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,10 +65,10 @@ func TestRecordMerge(t *testing.T) {
 func TestRecordMergeLaws(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	states := []State{StateOK, StateExhausted, StateDead}
+	states := []State{StateOK, StateExhausted, StateDead, StateDisabled}
 	reasons := []Reason{"", ReasonRateLimit, ReasonBilling, ReasonAuthPermanent}
 	random := func() Record {
-		r := Record{Fingerprint: "k", State: states[rng.IntN(3)], Reason: reasons[rng.IntN(4)], Epoch: uint64(rng.IntN(3))}
+		r := Record{Fingerprint: "k", State: states[rng.IntN(len(states))], Reason: reasons[rng.IntN(4)], Epoch: uint64(rng.IntN(3))}
 		if r.State == StateExhausted {
 			r.ResetAt = base.Add(time.Duration(rng.IntN(4)) * time.Minute)
 		}
@@ -238,10 +243,10 @@ func TestSharedCooldownAndReset(t *testing.T) {
 		store := newMemStore()
 		a := storeTransport(t, store, []string{keyA, keyB})
 		b := storeTransport(t, store, []string{keyA, keyB})
-		l, _, _ := a.pool.acquire(-1, time.Now)
+		l, _, _ := a.pool().acquire(-1, time.Now)
 		now := time.Now().Round(0)
 		until := now.Add(time.Hour)
-		changes := a.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)
+		changes := a.pool().fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)
 		change, ok := changes[0], len(changes) == 1
 		require.True(t, ok, "%+v", change)
 		synctest.Wait()

@@ -16,7 +16,10 @@ import (
 // alive. A request never waits for any of them.
 type syncer struct {
 	t        *Transport
-	keys     []string // the pool's fingerprints, in key order
+	mu       sync.Mutex         // guards keys and rewatch
+	keys     []string           // the pool's fingerprints, in key order
+	rewatch  context.CancelFunc // ends the watch of keys, for rekey
+	rekeyed  atomic.Uint64      // count of rekeys: a watch ended by one is not a failure
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	healthy  atomic.Bool  // false from the first failure until the next success
@@ -38,7 +41,7 @@ var ErrCorruptRecord = errors.New("credpool: corrupt record in the store")
 
 func startSync(t *Transport) *syncer {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &syncer{t: t, keys: t.pool.fingerprints(), cancel: cancel}
+	s := &syncer{t: t, keys: t.pool().fingerprints(), cancel: cancel}
 	s.healthy.Store(true)
 	if d := t.cfg.storeLoadTimeout; d > 0 {
 		first, done := context.WithTimeout(ctx, d)
@@ -60,7 +63,7 @@ func startSync(t *Transport) *syncer {
 // logged, by fingerprint. It returns the error of a store that did not
 // answer.
 func (s *syncer) load(ctx context.Context) error {
-	records, err := s.t.cfg.store.Load(ctx, s.keys)
+	records, err := s.t.cfg.store.Load(ctx, s.watched())
 	if err != nil && !errors.Is(err, ErrCorruptRecord) {
 		s.failed(ctx, err)
 		return err
@@ -86,14 +89,19 @@ func (s *syncer) watch(ctx context.Context) {
 		if !first {
 			// The store may have lost what it held (a Redis restarted
 			// empty): say again what this pool knows.
-			s.t.pool.shareAll()
+			s.t.pool().shareAll()
 		}
 		if !s.loaded.Load() {
 			s.load(ctx) // what New could not: the states before the first change
 		}
-		err := s.t.cfg.store.Watch(ctx, s.keys, s.apply)
+		rekeys := s.rekeyed.Load()
+		wctx, keys := s.watch1(ctx)
+		err := s.t.cfg.store.Watch(wctx, keys, s.apply)
 		if ctx.Err() != nil {
 			return
+		}
+		if s.rekeyed.Load() != rekeys {
+			continue // not a failure: SetKeys changed the keys to watch
 		}
 		if s.healthy.Load() {
 			wait = storeRetryMin // the watch had worked: a new outage starts afresh
@@ -103,6 +111,35 @@ func (s *syncer) watch(ctx context.Context) {
 			return
 		}
 		wait = min(2*wait, storeRetry)
+	}
+}
+
+// watched returns the fingerprints of the current keys.
+func (s *syncer) watched() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.keys
+}
+
+// watch1 returns the context and the keys of one Watch: rekey ends it.
+func (s *syncer) watch1(ctx context.Context) (context.Context, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rewatch != nil {
+		s.rewatch()
+	}
+	ctx, s.rewatch = context.WithCancel(ctx)
+	return ctx, s.keys
+}
+
+// rekey watches the keys of next, the generation SetKeys made current.
+func (s *syncer) rekey(next *pool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = next.fingerprints()
+	s.rekeyed.Add(1)
+	if s.rewatch != nil {
+		s.rewatch()
 	}
 }
 
@@ -129,7 +166,7 @@ func (s *syncer) apply(r Record) {
 		s.t.cfg.logger.Warn("credpool: store record refused", "fingerprint", r.Fingerprint, "error", err.Error())
 		return
 	}
-	if change, ok := s.t.pool.apply(r, time.Now()); ok {
+	if change, ok := s.t.pool().apply(r, time.Now()); ok {
 		s.t.emit(context.Background(), change)
 	}
 	s.synced()
@@ -146,16 +183,16 @@ func (s *syncer) write(ctx context.Context) {
 		case <-ctx.Done():
 			s.flush()
 			return
-		case <-s.t.pool.kick:
+		case <-s.t.pool().kick:
 		}
-		if err := s.save(ctx, s.t.pool.takePending()); err != nil {
+		if err := s.save(ctx, s.t.pool().takePending()); err != nil {
 			s.failed(ctx, err)
 			if pause(ctx, wait, nil) != nil {
 				s.flush()
 				return
 			}
 			wait = min(2*wait, storeRetry)
-			s.t.pool.poke()
+			s.t.pool().poke()
 			continue
 		}
 		wait = storeRetryMin
@@ -167,7 +204,7 @@ func (s *syncer) write(ctx context.Context) {
 func (s *syncer) save(ctx context.Context, records []Record) error {
 	for i, r := range records {
 		if err := s.t.cfg.store.Save(ctx, r); err != nil {
-			s.t.pool.requeue(records[i:])
+			s.t.pool().requeue(records[i:])
 			return err
 		}
 	}
@@ -179,7 +216,7 @@ func (s *syncer) save(ctx context.Context, records []Record) error {
 func (s *syncer) flush() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := s.save(ctx, s.t.pool.takePending()); err != nil {
+	if err := s.save(ctx, s.t.pool().takePending()); err != nil {
 		s.failed(ctx, err)
 	}
 }

@@ -135,13 +135,13 @@ func TestHostileRecordsAreContained(t *testing.T) {
 		tr := storeTransport(t, store, []string{keyA, keyB})
 		assert.Equal(t, StateOK, tr.Keys()[0].State)
 		require.NoError(t, tr.ResetKey(0))
-		assert.Equal(t, uint64(1), tr.pool.slots[0].epoch)
+		assert.Equal(t, uint64(1), tr.pool().slots[0].epoch)
 	})
 	t.Run("resets saturate", func(t *testing.T) {
 		tr := newTransport(t, []string{keyA})
-		tr.pool.slots[0].epoch = maxEpoch
+		tr.pool().slots[0].epoch = maxEpoch
 		require.NoError(t, tr.ResetKey(0))
-		assert.Equal(t, uint64(maxEpoch), tr.pool.slots[0].epoch)
+		assert.Equal(t, uint64(maxEpoch), tr.pool().slots[0].epoch)
 	})
 	t.Run("a cooldown past WithMaxCooldown is clamped", func(t *testing.T) {
 		store := newMemStore()

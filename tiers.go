@@ -15,8 +15,8 @@ import (
 // tier serves only while every key below it is dead or cooling, and the lower
 // tier takes over again as soon as one of its keys is back. New refuses a
 // list whose length is not the number of keys.
-func WithTiers(tiers ...int) Option {
-	return func(c *config) { c.tiers = slices.Clone(tiers) }
+func WithTiers(tiers ...int) KeyOption {
+	return keyOptionFunc(func(c *config) { c.tiers = slices.Clone(tiers) })
 }
 
 // WithWeights weights the keys: weights[i] is the share of requests the key
@@ -26,8 +26,8 @@ func WithTiers(tiers ...int) Option {
 // moment; Random honours them on average; FillFirst takes keys in order and
 // LeastUsed evens out counts, so neither uses them. A weight must be positive
 // and finite; New refuses a list whose length is not the number of keys.
-func WithWeights(weights ...float64) Option {
-	return func(c *config) {
+func WithWeights(weights ...float64) KeyOption {
+	return keyOptionFunc(func(c *config) {
 		for i, w := range weights {
 			if !(w > 0) || math.IsInf(w, 0) {
 				c.invalid("WithWeights: weight %v of key %d is not positive and finite", w, i)
@@ -35,7 +35,7 @@ func WithWeights(weights ...float64) Option {
 			}
 		}
 		c.weights = slices.Clone(weights)
-	}
+	})
 }
 
 // lowestTier is the lowest tier among the keys in in; 0 without tiers.

@@ -32,6 +32,12 @@ func (p *pool) revive(now time.Time) []StateChange {
 // quota group with it (see WithGroups), and returns their changes too.
 func (p *pool) fail(l lease, v verdict, status int, now time.Time) []StateChange {
 	p.mu.Lock()
+	if next, nl, done := p.handOff(l); done {
+		if next == nil {
+			return nil
+		}
+		return next.fail(nl, v, status, now)
+	}
 	defer p.unlock()
 	s := &p.slots[l.index]
 	s.failures++
@@ -81,7 +87,7 @@ func (p *pool) coolGroup(i int, until time.Time, status int, now time.Time, chan
 	for j := range p.slots {
 		s := &p.slots[j]
 		from := s.stateAt(now)
-		if j == i || p.groups[j] != g || from == StateDead || from == StateExhausted && !until.After(s.resetAt) {
+		if j == i || p.groups[j] != g || from != StateOK && from != StateExhausted || from == StateExhausted && !until.After(s.resetAt) {
 			continue
 		}
 		s.reason = ReasonBilling
@@ -136,6 +142,12 @@ func (p *pool) forgive(i int) {
 // failTransient records a failed attempt that is not the key's fault.
 func (p *pool) failTransient(l lease) {
 	p.mu.Lock()
+	if next, nl, done := p.handOff(l); done {
+		if next != nil {
+			next.failTransient(nl)
+		}
+		return
+	}
 	p.slots[l.index].failures++
 	p.mu.Unlock()
 }
@@ -162,6 +174,12 @@ func (p *pool) succeed(l lease, remaining int64, known bool) {
 // if any.
 func (p *pool) cool(l lease, until, now time.Time) (StateChange, bool) {
 	p.mu.Lock()
+	if next, nl, done := p.handOff(l); done {
+		if next == nil {
+			return StateChange{}, false
+		}
+		return next.cool(nl, until, now)
+	}
 	defer p.unlock()
 	s := &p.slots[l.index]
 	if !p.current(l) || s.state != StateOK || !until.After(now) {
@@ -175,7 +193,8 @@ func (p *pool) cool(l lease, until, now time.Time) (StateChange, bool) {
 
 // reset puts the keys at indexes (every key if none is given) back in
 // StateOK, makes verdicts on attempts already in flight with them stale, and
-// wakes requests waiting for a key.
+// wakes requests waiting for a key. A disabled key stays disabled: only
+// enable reverses an operator's decision.
 func (p *pool) reset(indexes ...int) []StateChange {
 	p.mu.Lock()
 	defer p.unlock()
@@ -187,18 +206,87 @@ func (p *pool) reset(indexes ...int) []StateChange {
 	}
 	var changes []StateChange
 	for _, i := range indexes {
-		s := &p.slots[i]
-		p.renew(i, "")
-		s.epoch = min(s.epoch+1, maxEpoch)
-		from := s.state
-		s.reason = "" // a reset key has no past to show, nor to pay for
-		if from != StateOK {
-			p.move(i, StateOK, time.Time{})
-			changes = append(changes, p.change(i, from, 0, ""))
+		if p.slots[i].state != StateDisabled {
+			changes = p.restart(i, StateOK, changes)
 		}
-		p.forgive(i)
-		p.share(i)
 	}
 	p.wakeWaiters()
 	return changes
+}
+
+// restart moves key i to state (StateOK or StateDisabled) in a new epoch,
+// with a clean past: verdicts on attempts in flight with it are stale, and
+// the store learns the decision, which outranks anything said of the key
+// before it. It appends the change, if the state changed. The caller holds
+// the lock.
+func (p *pool) restart(i int, state State, changes []StateChange) []StateChange {
+	s := &p.slots[i]
+	p.renew(i, "")
+	s.epoch = min(s.epoch+1, maxEpoch)
+	from := s.state
+	s.reason = "" // a reset key has no past to show, nor to pay for
+	if from != state {
+		p.move(i, state, time.Time{})
+		changes = append(changes, p.change(i, from, 0, ""))
+	}
+	p.forgive(i)
+	p.share(i)
+	return changes
+}
+
+// disable takes key i out of rotation until enable, whatever its state: an
+// operator's decision, which no verdict, cooldown, Reset, re-check or store
+// record of an earlier epoch reverses.
+func (p *pool) disable(i int) []StateChange {
+	p.mu.Lock()
+	defer p.unlock()
+	if p.slots[i].state == StateDisabled {
+		return nil
+	}
+	return p.restart(i, StateDisabled, nil)
+}
+
+// enable puts a disabled key back in rotation, and wakes requests waiting for
+// a key. A key that is not disabled is left as it is.
+func (p *pool) enable(i int) []StateChange {
+	p.mu.Lock()
+	defer p.unlock()
+	if p.slots[i].state != StateDisabled {
+		return nil
+	}
+	defer p.wakeWaiters()
+	return p.restart(i, StateOK, nil)
+}
+
+// recheckPassed puts a dead key back in rotation after a re-check of it, sent
+// as l, succeeded (see recheck.go). A key reset, refreshed, disabled or
+// revived since l was taken is left as it is.
+func (p *pool) recheckPassed(l lease) []StateChange {
+	p.mu.Lock()
+	if next, nl, done := p.handOff(l); done {
+		if next == nil {
+			return nil
+		}
+		return next.recheckPassed(nl)
+	}
+	defer p.unlock()
+	if !p.current(l) || p.slots[l.index].state != StateDead {
+		return nil
+	}
+	defer p.wakeWaiters()
+	return p.restart(l.index, StateOK, nil)
+}
+
+// dead leases every dead key, for a re-check: the leases are not counted as
+// attempts, and tell whether the key changed while the re-check was out.
+func (p *pool) dead() []lease {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []lease
+	for i := range p.slots {
+		if p.slots[i].state == StateDead {
+			out = append(out, lease{index: i, id: p.hot[i].id.Load()})
+		}
+	}
+	return out
 }

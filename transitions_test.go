@@ -16,7 +16,7 @@ func TestResetRevivesAndWakesWaiters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newMemProvider(nil)
 		tr := newTransport(t, []string{keyA}, WithBase(p), WithMaxWait(2*time.Minute))
-		tr.pool.fail(tr.pool.lease(0), verdict{reason: ReasonRateLimit, hint: time.Minute, hinted: true}, 429, time.Now())
+		tr.pool().fail(tr.pool().lease(0), verdict{reason: ReasonRateLimit, hint: time.Minute, hinted: true}, 429, time.Now())
 		time.AfterFunc(time.Second, tr.Reset)
 		start := time.Now()
 		status, _ := get(t, tr, p.URL) // waits for the minute's cooldown, woken by Reset
@@ -101,12 +101,12 @@ func TestCooledKeyReturnsAtItsResetTime(t *testing.T) {
 
 func TestCooldownsMergeToLaterDeadline(t *testing.T) {
 	tr := newTransport(t, []string{keyA})
-	l, _, _ := tr.pool.acquire(-1, time.Now)
+	l, _, _ := tr.pool().acquire(-1, time.Now)
 	now := time.Now()
 	later := now.Add(time.Hour)
-	changed := len(tr.pool.fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)) > 0
+	changed := len(tr.pool().fail(l, verdict{reason: ReasonBilling, hint: time.Hour, hinted: true}, 429, now)) > 0
 	require.True(t, changed)
-	changed = len(tr.pool.fail(l, verdict{reason: ReasonRateLimit, hint: time.Minute, hinted: true}, 429, now)) > 0
+	changed = len(tr.pool().fail(l, verdict{reason: ReasonRateLimit, hint: time.Minute, hinted: true}, 429, now)) > 0
 	assert.False(t, changed, "a shorter cooldown does not cut a longer one")
 	assert.Equal(t, later, tr.Keys()[0].ResetAt)
 	assert.Equal(t, ReasonBilling, tr.Keys()[0].Reason)
@@ -114,12 +114,12 @@ func TestCooldownsMergeToLaterDeadline(t *testing.T) {
 
 func TestDeadKeyStaysDeadOnLaterVerdicts(t *testing.T) {
 	tr := newTransport(t, []string{keyA})
-	l, _, _ := tr.pool.acquire(-1, time.Now)
-	tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Now())
+	l, _, _ := tr.pool().acquire(-1, time.Now)
+	tr.pool().fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Now())
 	now := time.Now()
-	changed := len(tr.pool.fail(l, verdict{reason: ReasonRateLimit, hint: time.Millisecond, hinted: true}, 429, now)) > 0
+	changed := len(tr.pool().fail(l, verdict{reason: ReasonRateLimit, hint: time.Millisecond, hinted: true}, 429, now)) > 0
 	assert.False(t, changed)
-	assert.Equal(t, StateDead, tr.pool.status(now.Add(time.Hour))[0].State, "no cooldown's end revives it")
+	assert.Equal(t, StateDead, tr.pool().status(now.Add(time.Hour))[0].State, "no cooldown's end revives it")
 }
 
 // probeDay plays a day against key 0 of p on a simulated clock: whenever
@@ -153,7 +153,7 @@ func TestRepeatOffendersAreProbedRarely(t *testing.T) {
 	tr := newTransport(t, []string{keyA, keyB})
 	cooldown := 5 * time.Minute
 	before := int(24 * time.Hour / cooldown) // a fixed cooldown, as every pool before
-	after := probeDay(tr.pool, verdict{reason: ReasonAuth}, cooldown)
+	after := probeDay(tr.pool(), verdict{reason: ReasonAuth}, cooldown)
 	t.Logf("probes of a silently revoked key in a day: %d with a fixed 5 min cooldown, %d with strikes", before, after)
 	assert.Equal(t, 288, before)
 	assert.LessOrEqual(t, after, 10)
@@ -165,7 +165,7 @@ func TestRepeatOffendersAreProbedRarely(t *testing.T) {
 // forgets them.
 func TestStrikesGrowAndClear(t *testing.T) {
 	tr := newTransport(t, []string{keyA, keyB}, WithMaxCooldown(time.Hour))
-	p := tr.pool
+	p := tr.pool()
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	fail := func(r Reason, cooldown time.Duration) time.Duration {
 		p.fail(p.lease(0), verdict{reason: r, hint: cooldown, hinted: true}, 429, now)
@@ -198,7 +198,7 @@ func TestStrikesGrowAndClear(t *testing.T) {
 // after a cooldown is a probe.
 func TestStrikesNeedAProbe(t *testing.T) {
 	tr := newTransport(t, []string{keyA, keyB})
-	p := tr.pool
+	p := tr.pool()
 	now := time.Now()
 	l1, l2 := p.lease(0), p.lease(0)
 	p.fail(l1, verdict{reason: ReasonRateLimit, hint: time.Minute, hinted: true}, 429, now)

@@ -25,11 +25,12 @@ type Transport struct {
 	// Every field is a pointer or a plain value that holds no key, so
 	// that printing a Transport with any verb cannot show one.
 	cfg      *config
-	pool     *pool
+	ring     *keyring
 	counters *counters
 	canRetry bool // whether any request can make a second attempt
 	budget   *replayBudget
-	sync     *syncer // nil without a Store
+	sync     *syncer    // nil without a Store
+	recheck  *rechecker // nil without WithRecheck
 }
 
 // New returns a Transport for keys, configured by opts. It refuses an empty
@@ -43,7 +44,7 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 			cfg.invalid("nil Option")
 			continue
 		}
-		opt(cfg)
+		opt.apply(cfg)
 	}
 	if cfg.err != nil {
 		return nil, cfg.err
@@ -56,10 +57,16 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 	}
 	t := &Transport{
 		cfg:      cfg,
-		pool:     newPool(keys, cfg),
+		ring:     newKeyring(newPool(keys, cfg)),
 		counters: new(counters),
 		canRetry: len(keys) > 1 || cfg.maxRetries > 0 || cfg.maxWait > 0,
 		budget:   &replayBudget{limit: cfg.replayBudget},
+	}
+	if cfg.recheck != nil {
+		if err := t.checkRecheck(); err != nil {
+			return nil, err
+		}
+		t.recheck = startRecheck(t)
 	}
 	if cfg.store != nil {
 		t.sync = startSync(t)
@@ -67,11 +74,14 @@ func New(keys []string, opts ...Option) (*Transport, error) {
 	return t, nil
 }
 
-// Close stops the goroutines that share state through the Store of
-// WithStore, after a last attempt, of at most a second, to write what is
-// pending. Without a store it does nothing. The Transport still works after
-// Close, on local state only.
+// Close stops the re-checks of WithRecheck, and the goroutines that share
+// state through the Store of WithStore, after a last attempt, of at most a
+// second, to write what is pending. Without either it does nothing. The
+// Transport still works after Close, on local state only.
 func (t *Transport) Close() error {
+	if t.recheck != nil {
+		t.recheck.stop()
+	}
 	if t.sync != nil {
 		t.sync.stop()
 	}
@@ -92,14 +102,15 @@ func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 		closeBody(req)
 		return nil, errors.New("credpool: request has no URL")
 	}
-	if t.pool == nil {
+	p := t.pool()
+	if p == nil {
 		closeBody(req)
 		return nil, errNotNew
 	}
 	if !t.keyed(req) {
 		return t.cfg.base.RoundTrip(req)
 	}
-	c := call{t: t, req: req, avoid: -1}
+	c := call{t: t, pool: p, req: req, avoid: -1}
 	if affinityUsed.Load() {
 		c.readAffinity(req.Context())
 	}
@@ -115,38 +126,10 @@ var errNotNew = errors.New("credpool: Transport not made by New")
 
 // Keys returns a snapshot of every key, in the order given to New.
 func (t *Transport) Keys() []KeyStatus {
-	if t.pool == nil {
+	if t.pool() == nil {
 		return nil
 	}
-	return t.pool.status(time.Now())
-}
-
-// Reset puts every key back in rotation, dead ones included. A verdict on an
-// attempt sent before Reset is ignored, so a late response cannot kill a key
-// that was just revived.
-func (t *Transport) Reset() {
-	if t.pool == nil {
-		return
-	}
-	for _, c := range t.pool.reset() {
-		t.emit(context.Background(), c)
-	}
-}
-
-// ResetKey puts the key at index (its position in the slice given to New)
-// back in rotation, as Reset does for every key: after rotating one secret,
-// or from a status page.
-func (t *Transport) ResetKey(index int) error {
-	if t.pool == nil {
-		return errNotNew
-	}
-	if index < 0 || index >= len(t.pool.slots) {
-		return fmt.Errorf("credpool: ResetKey: no key at index %d (the pool has %d)", index, len(t.pool.slots))
-	}
-	for _, c := range t.pool.reset(index) {
-		t.emit(context.Background(), c)
-	}
-	return nil
+	return t.pool().status(time.Now())
 }
 
 // CloseIdleConnections closes the idle connections of the base transport, if
@@ -164,10 +147,10 @@ func (t *Transport) CloseIdleConnections() {
 // verbs that do not call String, such as %#v and %d, print the Transport's
 // fields, which are pointers: no way of printing it reaches a key.)
 func (t Transport) String() string {
-	if t.pool == nil {
+	if t.pool() == nil {
 		return "credpool.Transport{not made by New}"
 	}
-	n, _ := t.pool.exhausted(time.Now())
+	n, _ := t.pool().exhausted(time.Now())
 	return fmt.Sprintf("credpool.Transport{keys: %d, ok: %d, exhausted: %d, dead: %d, strategy: %s}",
 		n.OK+n.Exhausted+n.Dead, n.OK, n.Exhausted, n.Dead, t.cfg.strategy)
 }

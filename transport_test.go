@@ -220,10 +220,10 @@ func firstFails(next http.RoundTripper) http.RoundTripper {
 // killAll revokes every key of tr through its own classifier.
 func killAll(t *testing.T, tr *Transport) {
 	t.Helper()
-	for i := range tr.pool.slots {
-		l, _, ok := tr.pool.acquire(-1, time.Now)
+	for i := range tr.pool().slots {
+		l, _, ok := tr.pool().acquire(-1, time.Now)
 		require.True(t, ok, "key %d", i)
-		tr.pool.fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Now())
+		tr.pool().fail(l, verdict{reason: ReasonAuthPermanent, final: true}, 401, time.Now())
 	}
 }
 

@@ -47,7 +47,7 @@ func (c *call) backOff(ctx context.Context, hint time.Duration) (step, error) {
 // *NoKeysError; or with the context's error if the context ended.
 func (c *call) waitForKey(ctx context.Context) (step, error) {
 	now := time.Now()
-	noKeys, wake := c.t.pool.exhausted(now)
+	noKeys, wake := c.pool.exhausted(now)
 	switch {
 	case noKeys.OK > 0:
 		return again, nil // a cooldown ended since acquire looked

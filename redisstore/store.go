@@ -509,7 +509,7 @@ func decode(s string) (credpool.Record, error) {
 }
 
 func validState(st credpool.State) bool {
-	return st == credpool.StateOK || st == credpool.StateExhausted || st == credpool.StateDead
+	return st == credpool.StateOK || st == credpool.StateExhausted || st == credpool.StateDead || st == credpool.StateDisabled
 }
 
 // saveScript merges a record into the stored one and publishes the result.
@@ -525,7 +525,7 @@ func validState(st credpool.State) bool {
 // script fails.
 //
 // newer(new, old) is true exactly when credpool's old.Merge(new) returns
-// new: a later epoch; within an epoch, dead over exhausted over ok; then the
+// new: a later epoch; within an epoch, disabled over dead over exhausted over ok; then the
 // later reset time; then the greater reason, by bytes. Strings are compared
 // by bytes, as Go does, not with Lua's locale-dependent <; epochs are
 // canonical decimals, so the longer is the greater.
@@ -550,7 +550,7 @@ local function numcmp(a, b)
   end
   return bytecmp(a, b)
 end
-local rank = {ok = 0, exhausted = 1, dead = 2}
+local rank = {ok = 0, exhausted = 1, dead = 2, disabled = 3}
 local function valid(r, fp)
   return type(r) == 'table' and r.fingerprint == fp and type(r.state) == 'string' and rank[r.state] ~= nil
     and type(r.epoch) == 'string' and (r.epoch == '0' or string.find(r.epoch, '^[1-9]%d*$') ~= nil)

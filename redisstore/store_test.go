@@ -94,6 +94,8 @@ func TestSaveMergesLikeRecordMerge(t *testing.T) {
 	ok1 := credpool.Record{Fingerprint: "k", State: credpool.StateOK, Epoch: 1}
 	soon := credpool.Record{Fingerprint: "k", State: credpool.StateExhausted, Reason: credpool.ReasonRateLimit, ResetAt: now.Add(time.Minute)}
 	late := credpool.Record{Fingerprint: "k", State: credpool.StateExhausted, Reason: credpool.ReasonBilling, ResetAt: now.Add(time.Hour)}
+	disabled1 := credpool.Record{Fingerprint: "k", State: credpool.StateDisabled, Epoch: 1}
+	ok2 := credpool.Record{Fingerprint: "k", State: credpool.StateOK, Epoch: 2}
 	cases := []struct {
 		name string
 		a, b credpool.Record
@@ -107,6 +109,9 @@ func TestSaveMergesLikeRecordMerge(t *testing.T) {
 		{"cooldowns merge to the later, either order", late, soon, late},
 		{"a cooldown beats ok", ok0, soon, soon},
 		{"dead beats a cooldown", late, dead0, dead0},
+		{"a disable beats dead", dead0, disabled1, disabled1},
+		{"dead in the disable's epoch does not undo it", disabled1, credpool.Record{Fingerprint: "k", State: credpool.StateDead, Epoch: 1}, disabled1},
+		{"an enable beats the disable", disabled1, ok2, ok2},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
