@@ -115,6 +115,20 @@ func (a *affinity) acquire(p *pool, avoid int) (lease, []StateChange, bool) {
 	return p.acquireKey(i, time.Now)
 }
 
+// key is the index of the key the request keeps to in p: the pinned one, or
+// the session's; -1 if no key has the pinned label, or no key is usable.
+func (a *affinity) key(p *pool) int {
+	if a.pinned {
+		if i, known := p.byLabel[a.label]; known {
+			return i
+		}
+		return -1
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sessionKey(a.session, -1)
+}
+
 // pinFailed ends a pinned request whose key cannot serve it: with the
 // provider's last answer if an attempt had one, else a *PinnedKeyError.
 func (c *call) pinFailed() (step, error) {

@@ -126,3 +126,14 @@ func TestSessionsKeepTheirKeyWhileItIsUsable(t *testing.T) {
 	}
 	assert.Equal(t, StateDead, tr.Keys()[1].State)
 }
+
+// Sessions keep to the lowest tier with a usable key, as every request does.
+func TestSessionsKeepToTheLowestTier(t *testing.T) {
+	p := newProvider(t, revokesKeyA)
+	tr := newTransport(t, []string{keyA, keyB, keyC}, WithTiers(0, 0, 1))
+	for i := range 40 {
+		_, err := send(t, tr, Session(context.Background(), fmt.Sprint("s", i)), p.URL)
+		require.NoError(t, err)
+	}
+	assert.Zero(t, p.count(keyC), "the overflow tier is not used while B serves")
+}

@@ -30,6 +30,7 @@ type call struct {
 	refreshed []int           // keys this request refreshed, once each
 	echo      *echo           // the caller's own words, read when a verdict would rest on words
 	waited    time.Duration   // time paused so far, against WithMaxWait
+	waits     int             // times no key was found and the call looked again, bar waits for room
 	worded    bool            // a key already paid for words in this request: see penalize
 	aff       *affinity       // the request's Pin or Session; nil for neither
 }
@@ -53,7 +54,7 @@ const (
 // an attempt can meet is outcome's.
 func (c *call) run() (*http.Response, error) {
 	limit := len(c.pool.slots) + c.t.cfg.maxRetries + 1
-	for waits := 0; c.attempts < limit && waits <= limit; {
+	for c.attempts < limit && c.waits <= limit {
 		if p := c.t.pool(); p != c.pool {
 			c.pool, c.avoid = p, -1 // SetKeys replaced the keys: the rest of the call uses the new ones
 		}
@@ -68,11 +69,7 @@ func (c *call) run() (*http.Response, error) {
 		for _, change := range revived {
 			c.t.emit(c.req.Context(), change)
 		}
-		if !ok && c.pinned() {
-			return c.end(c.pinFailed())
-		}
 		if !ok {
-			waits++
 			if next, err := c.waitForKey(c.req.Context()); next != again {
 				return c.end(next, err)
 			}
@@ -94,6 +91,7 @@ func (c *call) run() (*http.Response, error) {
 		out.Header[c.t.cfg.header] = l.value()
 		if err := c.body.body(out); err != nil {
 			c.dropLast()
+			c.released(l)
 			return nil, err
 		}
 		c.attempts++
@@ -105,13 +103,25 @@ func (c *call) run() (*http.Response, error) {
 			c.dropLast()
 			c.succeed(l, resp.Header)
 			c.labelled(resp, l)
+			if c.pool.limits != nil {
+				c.pool.hold(resp, l.index) // a stream holds its place until it is closed
+			}
 			return resp, nil
 		}
+		c.released(l)
 		if next, err := c.outcome(l, resp, err); next != again {
 			return c.end(next, err)
 		}
 	}
 	return c.handBack()
+}
+
+// released gives back the place in flight that the attempt l held under
+// WithKeyLimits, once credpool is done with its answer.
+func (c *call) released(l lease) {
+	if c.pool.limits != nil {
+		c.pool.release(l.index)
+	}
 }
 
 // end ends the call with next, handBack or fail.
@@ -159,6 +169,7 @@ func (c *call) finish(resp **http.Response, err *error) {
 	}
 	l := c.inBase
 	c.inBase.id = nil
+	c.released(l)
 	p := recover()
 	if p == nil {
 		return // runtime.Goexit in the base: nothing to answer
@@ -326,7 +337,7 @@ func (c *call) handBack() (*http.Response, error) {
 		c.last = nil
 		return resp, nil
 	}
-	noKeys, _ := c.pool.exhausted(time.Now())
+	noKeys, _ := c.pool.exhausted(time.Now(), -1)
 	return nil, noKeys
 }
 

@@ -40,8 +40,10 @@ func (e *KeyError) Unwrap() error { return ErrInvalidKey }
 // usually all an operator needs to tell a revoked pool from a busy one.
 type NoKeysError struct {
 	OK, Exhausted, Dead, Disabled int       // keys per state when the request gave up
+	AtLimit                       int       // of the OK keys, those at their WithKeyLimits limit
 	SoonestReset                  time.Time // when the first exhausted key returns; zero if none will
 	Suspect                       string    // a likely misconfiguration, when the outage guard saw one
+	roomAt                        time.Time // when a full key's rate next makes room; zero if only a release will
 }
 
 // Error implements error.
@@ -50,6 +52,9 @@ func (e *NoKeysError) Error() string {
 	fmt.Fprintf(&b, "credpool: no usable key (%d ok, %d exhausted, %d dead", e.OK, e.Exhausted, e.Dead)
 	if e.Disabled > 0 {
 		fmt.Fprintf(&b, ", %d disabled", e.Disabled)
+	}
+	if e.AtLimit > 0 {
+		fmt.Fprintf(&b, "; %d at their limit", e.AtLimit)
 	}
 	if !e.SoonestReset.IsZero() {
 		fmt.Fprintf(&b, "; soonest reset at %s", e.SoonestReset.UTC().Format(time.RFC3339))

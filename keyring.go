@@ -19,7 +19,7 @@ import (
 
 // keyring holds the pool's current generation of keys.
 type keyring struct {
-	mu      sync.Mutex // serializes SetKeys; never held by a request
+	mu      sync.Mutex // held for a swap and for what manage.go does; never by a request, nor across I/O or a callback
 	current atomic.Pointer[pool]
 	dropped atomic.Uint64 // attempts sent with keys that SetKeys removed, for Stats
 }
@@ -60,9 +60,48 @@ func (t *Transport) SetKeys(keys []string, opts ...KeyOption) error {
 	if err := validateKeys(keys); err != nil {
 		return err
 	}
-	t.ring.mu.Lock()
-	defer t.ring.mu.Unlock()
-	old := t.pool()
+	added, removed, err := t.swapKeys(keys, opts)
+	if err != nil {
+		return err
+	}
+	t.cfg.logger.LogAttrs(context.Background(), slog.LevelInfo, "credpool: keys replaced",
+		slog.Int("keys", len(keys)), slog.Any("added", added), slog.Any("removed", removed))
+	return nil
+}
+
+// swapKeys makes the next generation of keys current and returns the labels
+// of the keys it added and removed. It builds the generation, and loads its
+// new keys' stored states, without a lock; it takes the keyring's lock only
+// to swap, and starts over if another SetKeys swapped first.
+func (t *Transport) swapKeys(keys []string, opts []KeyOption) (added, removed []string, err error) {
+	for {
+		old := t.pool()
+		next, err := t.nextPool(old, keys, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		if t.sync != nil {
+			t.sync.preload(next, old)
+		}
+		t.ring.mu.Lock()
+		if t.pool() != old {
+			t.ring.mu.Unlock()
+			continue
+		}
+		added, removed, dropped := next.inherit(old)
+		t.ring.dropped.Add(dropped)
+		t.ring.current.Store(next)
+		if t.sync != nil {
+			t.sync.rekey(next)
+		}
+		t.ring.mu.Unlock()
+		return added, removed, nil
+	}
+}
+
+// nextPool builds the generation of keys that follows old: keys, with the
+// KeyOptions of old but those opts give anew.
+func (t *Transport) nextPool(old *pool, keys []string, opts []KeyOption) (*pool, error) {
 	cfg := *t.cfg
 	cfg.keySpec, cfg.err = old.spec, nil
 	for _, opt := range opts {
@@ -73,24 +112,12 @@ func (t *Transport) SetKeys(keys []string, opts ...KeyOption) error {
 		opt.apply(&cfg)
 	}
 	if cfg.err != nil {
-		return cfg.err
+		return nil, cfg.err
 	}
 	if err := cfg.checkPerKey(len(keys)); err != nil {
-		return fmt.Errorf("%w (SetKeys keeps a KeyOption it is not given)", err)
+		return nil, fmt.Errorf("%w (SetKeys keeps a KeyOption it is not given)", err)
 	}
-	next := newPool(keys, &cfg)
-	if t.sync != nil {
-		t.sync.preload(next, old)
-	}
-	added, removed, dropped := next.inherit(old)
-	t.ring.dropped.Add(dropped)
-	t.ring.current.Store(next)
-	if t.sync != nil {
-		t.sync.rekey(next)
-	}
-	t.cfg.logger.LogAttrs(context.Background(), slog.LevelInfo, "credpool: keys replaced",
-		slog.Int("keys", len(keys)), slog.Any("added", added), slog.Any("removed", removed))
-	return nil
+	return newPool(keys, &cfg), nil
 }
 
 // inherit carries over from old, the generation p replaces, the state of
@@ -103,6 +130,7 @@ func (p *pool) inherit(old *pool) (added, removed []string, dropped uint64) {
 	defer old.mu.Unlock()
 	p.mu.Lock()
 	defer p.unlock()
+	p.room = old.room // requests wait for room in any generation
 	if p.pending != nil {
 		p.kick = old.kick // the store's writer listens on it
 	}
@@ -148,6 +176,9 @@ func (p *pool) take(j int, old *pool, i int) {
 	h.attempts.Store(oh.attempts.Load())
 	h.remaining.Store(oh.remaining.Load())
 	h.watched.Store(oh.watched.Load())
+	if p.limits != nil && old.limits != nil && p.limits[j].limit == old.limits[i].limit {
+		p.limits[j] = old.limits[i] // its places in flight and its rate's budget go on
+	}
 	if o.state != StateOK || o.epoch > 0 {
 		p.share(j) // old's records still owed to the store go with it: say them again
 	}

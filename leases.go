@@ -1,6 +1,7 @@
 package credpool
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -72,21 +73,21 @@ func (p *pool) current(l lease) bool { return p.hot[l.index].id.Load() == l.id }
 // For every strategy but LeastUsed, a choice while no cooldown has ended
 // takes no lock: it reads the published roster.
 func (p *pool) acquire(avoid int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
-	if r, ok := p.picker.(*roster); ok {
+	if r, ok := p.picker.(*roster); ok && p.limits == nil {
 		if soonest := p.soonest.Load(); soonest == 0 || now().UnixNano() < soonest {
 			if i := r.pick(avoid); i >= 0 {
 				return p.lease(i), nil, true
 			}
 		}
 	}
-	return p.acquireLocked(now, func() int { return p.picker.pick(avoid) })
+	return p.acquireLocked(now, func() int { return p.pickWithRoom(avoid, now) })
 }
 
 // acquireKey leases key i and no other, if it is usable: for a pinned
 // request.
 func (p *pool) acquireKey(i int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
 	return p.acquireLocked(now, func() int {
-		if p.slots[i].state != StateOK {
+		if p.slots[i].state != StateOK || !p.admit(i, now) {
 			return -1
 		}
 		return i
@@ -95,7 +96,50 @@ func (p *pool) acquireKey(i int, now func() time.Time) (l lease, revived []State
 
 // acquireSession leases the key of session h: see sessionKey.
 func (p *pool) acquireSession(h uint64, avoid int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
-	return p.acquireLocked(now, func() int { return p.sessionKey(h, avoid) })
+	return p.acquireLocked(now, func() int {
+		if i := p.sessionKey(h, avoid); i >= 0 && p.admit(i, now) {
+			return i
+		}
+		return -1
+	})
+}
+
+// admit takes a place for an attempt with key i under its WithKeyLimits, if
+// it has room; it reads the clock only for a rate. The caller holds the
+// lock.
+func (p *pool) admit(i int, now func() time.Time) bool {
+	if p.limits == nil {
+		return true
+	}
+	l := p.limits[i]
+	var at time.Time
+	if l.rate != nil {
+		at = now()
+	}
+	return l.admit(at)
+}
+
+// pickWithRoom is the strategy's choice, and under WithKeyLimits, the first
+// usable key with room when that one is full: the lowest tiers first, and
+// within a tier, in the picker's order, so that a full lower tier spills to
+// the next. -1 if no usable key has room. The caller holds the lock.
+func (p *pool) pickWithRoom(avoid int, now func() time.Time) int {
+	first := p.picker.pick(avoid)
+	if first < 0 || p.admit(first, now) {
+		return first
+	}
+	found := -1
+	p.picker.each(func(i int) bool {
+		if i != first && i != avoid && p.admit(i, now) {
+			found = i
+			return false
+		}
+		return true
+	})
+	if found < 0 && avoid >= 0 && avoid != first && p.slots[avoid].state == StateOK && p.admit(avoid, now) {
+		found = avoid
+	}
+	return found
 }
 
 // acquireLocked is every acquire under the lock: acquire's for LeastUsed, and
@@ -127,16 +171,26 @@ func (p *pool) lease(i int) lease {
 	return lease{index: i, id: h.id.Load()}
 }
 
-// sessionKey is the usable key that session h ranks first (rendezvous
-// hashing: each key's score is a hash of the session and the key's index),
-// passing over avoid unless it is the only one; -1 if no key is usable. A
-// session keeps its key while the key is usable, and a key's loss moves only
-// the sessions that ranked it first. The caller holds the lock.
+// sessionKey is the usable key of the lowest tier that session h ranks first
+// (rendezvous hashing: each key's score is a hash of the session and the
+// key's index), passing over avoid unless it is the only one; -1 if no key is
+// usable. A session keeps its key while the key is usable, and a key's loss
+// moves only the sessions that ranked it first. The caller holds the lock.
 func (p *pool) sessionKey(h uint64, avoid int) int {
+	tiers := p.spec.tiers
+	lowest := 0
+	if tiers != nil {
+		lowest = math.MaxInt
+		for i := range p.slots {
+			if p.slots[i].state == StateOK {
+				lowest = min(lowest, tiers[i])
+			}
+		}
+	}
 	best, second := -1, -1
 	var bestScore, secondScore uint64
 	for i := range p.slots {
-		if p.slots[i].state != StateOK {
+		if p.slots[i].state != StateOK || tiers != nil && tiers[i] != lowest {
 			continue
 		}
 		score := mix(h ^ uint64(i)*0x9e3779b97f4a7c15)

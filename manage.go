@@ -8,7 +8,8 @@ import (
 // This file is what a person does to the keys: reset them, disable and
 // enable them, and replace them (see SetKeys). Each takes effect at once,
 // for requests in flight too: a verdict on an attempt sent before the
-// change is ignored.
+// change is ignored. They are serialized with SetKeys (the keyring's lock),
+// so that none lands on a generation of keys that is being replaced.
 
 // Reset puts every key back in rotation, dead ones included. A verdict on an
 // attempt sent before Reset is ignored, so a late response cannot kill a key
@@ -17,7 +18,10 @@ func (t *Transport) Reset() {
 	if t.pool() == nil {
 		return
 	}
-	for _, c := range t.pool().reset() {
+	t.ring.mu.Lock()
+	changes := t.pool().reset()
+	t.ring.mu.Unlock()
+	for _, c := range changes {
 		t.emit(context.Background(), c)
 	}
 }
@@ -50,10 +54,15 @@ func (t *Transport) manage(name string, index int, change func(*pool) []StateCha
 	if t.pool() == nil {
 		return errNotNew
 	}
-	if index < 0 || index >= len(t.pool().slots) {
-		return fmt.Errorf("credpool: %s: no key at index %d (the pool has %d)", name, index, len(t.pool().slots))
+	t.ring.mu.Lock()
+	p := t.pool()
+	if index < 0 || index >= len(p.slots) {
+		t.ring.mu.Unlock()
+		return fmt.Errorf("credpool: %s: no key at index %d (the pool has %d)", name, index, len(p.slots))
 	}
-	for _, c := range change(t.pool()) {
+	changes := change(p)
+	t.ring.mu.Unlock()
+	for _, c := range changes {
 		t.emit(context.Background(), c)
 	}
 	return nil

@@ -109,13 +109,15 @@ func defaultBackoff() backoff.BackOff {
 // keySpec is what the KeyOptions say of the keys, one value per key: each
 // generation of keys (see SetKeys) has its own.
 type keySpec struct {
-	groups  []string  // WithGroups: each key's quota group; nil for none
-	tiers   []int     // WithTiers: each key's tier; nil for one tier
-	weights []float64 // WithWeights: each key's weight; nil for equal weights
+	groups  []string   // WithGroups: each key's quota group; nil for none
+	tiers   []int      // WithTiers: each key's tier; nil for one tier
+	weights []float64  // WithWeights: each key's weight; nil for equal weights
+	limits  []KeyLimit // WithKeyLimits: one for every key, or one per key; nil for none
 }
 
 // checkPerKey checks that every per-key option (WithGroups, WithTiers,
-// WithWeights) names one value per key.
+// WithWeights, WithKeyLimits) names one value per key; WithKeyLimits may
+// name one for every key.
 func (c *config) checkPerKey(keys int) error {
 	for _, o := range []struct {
 		name string
@@ -125,7 +127,11 @@ func (c *config) checkPerKey(keys int) error {
 		{name: "WithGroups", n: len(c.groups), set: c.groups != nil},
 		{name: "WithTiers", n: len(c.tiers), set: c.tiers != nil},
 		{name: "WithWeights", n: len(c.weights), set: c.weights != nil},
+		{name: "WithKeyLimits", n: len(c.limits), set: c.limits != nil},
 	} {
+		if o.name == "WithKeyLimits" && o.n == 1 {
+			continue // one limit for every key
+		}
 		if o.set && o.n != keys {
 			return fmt.Errorf("%w: %s: %d values for %d keys", ErrInvalidOption, o.name, o.n, keys)
 		}

@@ -12,10 +12,11 @@ import (
 // the same as with one. Pickers are guarded by the pool's mutex, except for
 // roster's pick, which is safe without it.
 type picker interface {
-	add(i int)          // key i became usable
-	remove(i int)       // key i is no longer usable
-	pick(avoid int) int // a usable key, other than avoid if there is one; -1 if none
-	used(i int)         // key i was just chosen
+	add(i int)                   // key i became usable
+	remove(i int)                // key i is no longer usable
+	pick(avoid int) int          // a usable key, other than avoid if there is one; -1 if none
+	used(i int)                  // key i was just chosen
+	each(yield func(i int) bool) // the usable keys, lowest tier first, in the order the strategy prefers
 }
 
 // newPicker returns the picker of strategy s for n keys, in tiers (nil for
@@ -27,7 +28,7 @@ func newPicker(s Strategy, n int, tiers []int, weights []float64) picker {
 		}
 		return newQueue(n)
 	}
-	return &roster{strategy: s, in: make([]bool, n), dirty: true, tier: tiers, weight: weights}
+	return &roster{strategy: s, in: make([]bool, n), dirty: true, tier: tiers, weight: weights, order: byTier(n, tiers)}
 }
 
 // filled returns n positions, all -1: no key is in the structure yet.
@@ -48,6 +49,7 @@ type roster struct {
 	tier     []int     // each key's tier; nil for one tier
 	weight   []float64 // each key's weight; nil for equal weights
 	in       []bool    // under the pool's lock
+	order    []int     // every key, lowest tier first, then in the order given to New
 	dirty    bool      // in changed since the last publish
 	list     atomic.Pointer[view]
 	turn     atomic.Uint64 // RoundRobin's count of choices
@@ -126,6 +128,14 @@ func (r *roster) pick(avoid int) int {
 
 func (r *roster) used(int) {}
 
+func (r *roster) each(yield func(int) bool) {
+	for _, i := range r.order {
+		if r.in[i] && !yield(i) {
+			return
+		}
+	}
+}
+
 // weighted chooses an index into cum by weight: at random for Random, and
 // for RoundRobin at the next point of the golden-ratio sequence (k times the
 // golden ratio, modulo one, in 64-bit fixed point), which spreads over [0, 1)
@@ -202,6 +212,20 @@ func (q *queue) pick(avoid int) int {
 		return int(q.next[q.head]) // the head itself when it is alone
 	}
 	return int(q.head)
+}
+
+func (q *queue) each(yield func(int) bool) {
+	if q.head < 0 {
+		return
+	}
+	for i := q.head; ; {
+		if !yield(int(i)) {
+			return
+		}
+		if i = q.next[i]; i == q.head {
+			return
+		}
+	}
 }
 
 // used moves key i to the back.

@@ -32,6 +32,8 @@ type pool struct {
 	byFP        map[string]int           // key index by fingerprint (see SetKeys and the Store)
 	byLabel     map[string]int           // key index by label, for Pin
 	groups      []int                    // each key's quota group (WithGroups); -1 for none
+	limits      []*limiter               // each key's WithKeyLimits; nil for none
+	room        *room                    // wakes the requests waiting for room under limits
 	kick        chan struct{}            // tells the store's writer there are records; nil without a Store
 
 	mu      sync.Mutex
@@ -90,6 +92,8 @@ func newPool(keys []string, cfg *config) *pool {
 		spec:        cfg.keySpec,
 		byFP:        make(map[string]int, len(keys)),
 		groups:      groupIDs(cfg.groups, len(keys)),
+		limits:      newLimiters(cfg.limits, len(keys)),
+		room:        newRoom(),
 	}
 	for i, l := range labels(keys) {
 		p.byLabel[l] = i
@@ -195,12 +199,16 @@ func (p *pool) statusOf(i int, now time.Time) KeyStatus {
 
 // exhausted counts the keys per state at now, to say why no key is usable,
 // and returns a channel closed when a Reset makes keys usable again, so a
-// waiting request can stop waiting.
-func (p *pool) exhausted(now time.Time) (*NoKeysError, <-chan struct{}) {
+// waiting request can stop waiting. With only >= 0, it counts that key
+// alone: a pinned request's, or a session's.
+func (p *pool) exhausted(now time.Time, only int) (*NoKeysError, <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := &NoKeysError{Suspect: p.suspect}
 	for i := range p.slots {
+		if only >= 0 && i != only {
+			continue
+		}
 		s := &p.slots[i]
 		switch s.stateAt(now) {
 		case StateDead:
@@ -214,9 +222,26 @@ func (p *pool) exhausted(now time.Time) (*NoKeysError, <-chan struct{}) {
 			}
 		default:
 			e.OK++
+			p.full(i, now, e)
 		}
 	}
 	return e, p.wake
+}
+
+// full counts key i in e.AtLimit if it is usable but at its limit at now,
+// and keeps the soonest time its rate makes room. The caller holds the lock.
+func (p *pool) full(i int, now time.Time, e *NoKeysError) {
+	if p.limits == nil {
+		return
+	}
+	at, full := p.limits[i].roomAt(now)
+	if !full {
+		return
+	}
+	e.AtLimit++
+	if !at.IsZero() && (e.roomAt.IsZero() || at.Before(e.roomAt)) {
+		e.roomAt = at
+	}
 }
 
 // wakeWaiters wakes the requests waiting for a key: one may be usable now.
@@ -224,4 +249,5 @@ func (p *pool) exhausted(now time.Time) (*NoKeysError, <-chan struct{}) {
 func (p *pool) wakeWaiters() {
 	close(p.wake)
 	p.wake = make(chan struct{})
+	p.room.wake()
 }

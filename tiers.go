@@ -1,6 +1,7 @@
 package credpool
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -74,6 +75,32 @@ func newTieredQueue(n int, tiers []int) *tieredQueue {
 func (t *tieredQueue) add(i int)    { t.queues[t.of[i]].add(i) }
 func (t *tieredQueue) remove(i int) { t.queues[t.of[i]].remove(i) }
 func (t *tieredQueue) used(i int)   { t.queues[t.of[i]].used(i) }
+
+func (t *tieredQueue) each(yield func(int) bool) {
+	for _, q := range t.queues {
+		stopped := false
+		q.each(func(i int) bool {
+			stopped = !yield(i)
+			return !stopped
+		})
+		if stopped {
+			return
+		}
+	}
+}
+
+// byTier returns the indexes of n keys, lowest tier first, and within a
+// tier in the order given to New.
+func byTier(n int, tiers []int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	if tiers != nil {
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(tiers[a], tiers[b]) })
+	}
+	return order
+}
 
 func (t *tieredQueue) pick(avoid int) int {
 	for _, q := range t.queues {

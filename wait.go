@@ -40,17 +40,38 @@ func (c *call) backOff(ctx context.Context, hint time.Duration) (step, error) {
 	return again, nil
 }
 
-// waitForKey waits for the soonest cooling key when no key is usable, if it
-// returns within WithMaxWait and before the context's deadline, and then goes
-// again. Otherwise the call ends: with the provider's last response if an
-// attempt had one, since its words say more than ours, else with the
-// *NoKeysError; or with the context's error if the context ended.
+// waitForKey waits for the soonest cooling key when no key is usable, or for
+// room when the usable keys are full (WithKeyLimits), if that comes within
+// WithMaxWait and before the context's deadline, and then goes again.
+// Otherwise the call ends: with the provider's last response if an attempt
+// had one, since its words say more than ours, else with the *NoKeysError,
+// or for a pinned request, the *PinnedKeyError; or with the context's error
+// if the context ended. A pinned request, and a session, wait for their own
+// key.
 func (c *call) waitForKey(ctx context.Context) (step, error) {
 	now := time.Now()
-	noKeys, wake := c.pool.exhausted(now)
+	only := -1
+	if c.aff != nil {
+		only = c.aff.key(c.pool)
+	}
+	if c.pinned() && only < 0 {
+		return c.pinFailed()
+	}
+	noKeys, wake := c.pool.exhausted(now, only)
+	switch {
+	case noKeys.AtLimit > 0 && noKeys.AtLimit == noKeys.OK:
+		return c.waitForRoom(ctx, noKeys, now, only)
+	case c.pinned():
+		c.waits++
+		if noKeys.OK > 0 {
+			return again, nil
+		}
+		return c.pinFailed()
+	}
+	c.waits++
 	switch {
 	case noKeys.OK > 0:
-		return again, nil // a cooldown ended since acquire looked
+		return again, nil // a cooldown ended, or room was made, since acquire looked
 	case noKeys.SoonestReset.IsZero(), noKeys.SoonestReset.Sub(now) > c.waitLeft():
 		return c.noKey(ctx, noKeys)
 	}
@@ -60,6 +81,35 @@ func (c *call) waitForKey(ctx context.Context) (step, error) {
 	c.t.counters.waits.Add(1)
 	if err := c.sleep(ctx, noKeys.SoonestReset.Sub(now), wake); err != nil {
 		return fail, fmt.Errorf("credpool: waiting for a key: %w", err)
+	}
+	return again, nil
+}
+
+// waitForRoom waits until a place in flight is released or a key's rate
+// makes room, within what is left of WithMaxWait and before the context's
+// deadline; the call then goes again. A wait for room is bounded by time,
+// not counted: under load, a request may be woken by a release that another
+// takes first, and wait again.
+func (c *call) waitForRoom(ctx context.Context, noKeys *NoKeysError, now time.Time, only int) (step, error) {
+	wake := c.pool.room.enter()
+	defer c.pool.room.leave()
+	if latest, _ := c.pool.exhausted(now, only); latest.AtLimit < latest.OK {
+		c.waits++ // room was made before this request listened for it
+		return again, nil
+	}
+	d := c.waitLeft()
+	if !noKeys.roomAt.IsZero() {
+		d = min(d, noKeys.roomAt.Sub(now))
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		d = min(d, deadline.Sub(now))
+	}
+	if d <= 0 {
+		return c.noKey(ctx, noKeys)
+	}
+	c.t.counters.waits.Add(1)
+	if err := c.sleep(ctx, d, wake); err != nil {
+		return fail, fmt.Errorf("credpool: waiting for room: %w", err)
 	}
 	return again, nil
 }

@@ -9,4 +9,7 @@ require (
 	golang.org/x/oauth2 v0.30.0
 )
 
-require github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
+require (
+	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
+	golang.org/x/time v0.15.0 // indirect
+)
