@@ -370,3 +370,41 @@ func ExampleWithRecheck() {
 	client := &http.Client{Transport: transport}
 	_ = client // use client as any other; transport.Stats().Rechecks counts the re-checks
 }
+
+// WithKeyLimits keeps each key under its own limit: while a stream holds the
+// first key's one place in flight, the next request goes to the second key,
+// and once the stream is closed, the first key serves again.
+func ExampleWithKeyLimits() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "served by "+r.Header.Get("Authorization")[len("Bearer sk-proj-example-key-"):])
+	}))
+	defer api.Close()
+
+	keys := []string{"sk-proj-example-key-AAA1", "sk-proj-example-key-BBB2"}
+	transport, err := credpool.New(keys, credpool.WithStrategy(credpool.FillFirst),
+		credpool.WithKeyLimits(credpool.KeyLimit{InFlight: 1, PerMinute: 500}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := &http.Client{Transport: transport}
+	get := func() string {
+		resp, err := client.Get(api.URL)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+
+	stream, err := client.Get(api.URL) // a response whose body is still open, as a stream's is
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(get())
+	stream.Body.Close()
+	fmt.Println(get())
+	// Output:
+	// served by BBB2
+	// served by AAA1
+}

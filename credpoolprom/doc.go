@@ -1,7 +1,8 @@
 // Package credpoolprom exports the state of a credpool.Transport as
-// Prometheus metrics: how many keys are in rotation, cooling or dead, the
-// attempts and their failures by reason, rotations, retries and waits, and a
-// histogram of the upstream latency of every attempt.
+// Prometheus metrics: how many keys are in rotation, cooling, dead or
+// disabled, the attempts and their failures by reason, rotations, retries,
+// waits and re-checks of dead keys, and a histogram of the upstream latency
+// of every attempt.
 //
 // Create the Metrics first, so that the Transport can send its attempts
 // through Base, then tell the Metrics which Transport to read, and register
@@ -22,13 +23,15 @@
 //
 // The metrics, with the default namespace "credpool":
 //
-//	credpool_keys{state}                        gauge: keys per state (ok, exhausted, dead)
+//	credpool_keys{state}                        gauge: keys per state (ok, exhausted, dead, disabled)
 //	credpool_attempts_total                     counter: attempts sent upstream
 //	credpool_attempt_failures_total{reason}     counter: failed attempts, by credpool.Reason
 //	credpool_rotations_total                    counter: requests moved at once to another key
 //	credpool_retries_total                      counter: retries after a backoff
 //	credpool_waits_total                        counter: waits for a cooling key
 //	credpool_wait_seconds_total                 counter: time spent in backoffs and waits
+//	credpool_rechecks_total                     counter: re-checks of dead keys sent (credpool.WithRecheck)
+//	credpool_revived_total                      counter: dead keys a re-check put back in rotation
 //	credpool_upstream_latency_seconds{code}     histogram: time to response headers, by status class
 //
 // and, with WithPerKey(true), one set per key, labelled by its redacted

@@ -77,6 +77,7 @@ func ExampleNew() {
 	// credpool_attempt_failures_total{pool="openai",reason="auth_permanent"} 1
 	// credpool_attempts_total{pool="openai"} 2
 	// credpool_keys{pool="openai",state="dead"} 1
+	// credpool_keys{pool="openai",state="disabled"} 0
 	// credpool_keys{pool="openai",state="exhausted"} 0
 	// credpool_keys{pool="openai",state="ok"} 1
 	// credpool_rotations_total{pool="openai"} 1
@@ -117,9 +118,11 @@ func ExampleWithPerKey() {
 	// credpool_key_requests_total{key="sk-…KED0"} 1
 	// credpool_key_requests_total{key="sk-…KEY1"} 1
 	// credpool_key_state{key="sk-…KED0",state="dead"} 1
+	// credpool_key_state{key="sk-…KED0",state="disabled"} 0
 	// credpool_key_state{key="sk-…KED0",state="exhausted"} 0
 	// credpool_key_state{key="sk-…KED0",state="ok"} 0
 	// credpool_key_state{key="sk-…KEY1",state="dead"} 0
+	// credpool_key_state{key="sk-…KEY1",state="disabled"} 0
 	// credpool_key_state{key="sk-…KEY1",state="exhausted"} 0
 	// credpool_key_state{key="sk-…KEY1",state="ok"} 1
 	// credpool_key_strikes{key="sk-…KED0"} 0

@@ -23,6 +23,7 @@ type Metrics struct {
 
 	keys, attempts, failures                 *prometheus.Desc
 	rotations, retries, waits, waitedSeconds *prometheus.Desc
+	rechecks, revived                        *prometheus.Desc
 	keyState, keyRequests, keyFailures       *prometheus.Desc
 	keyRemaining                             *prometheus.Desc
 	keyStrikes                               *prometheus.Desc
@@ -72,7 +73,7 @@ var latencyBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 
 // states and reasons are always exported, at 0 when nothing happened, so that
 // rates and alerts work from the first scrape.
 var (
-	states  = []credpool.State{credpool.StateOK, credpool.StateExhausted, credpool.StateDead}
+	states  = []credpool.State{credpool.StateOK, credpool.StateExhausted, credpool.StateDead, credpool.StateDisabled}
 	reasons = []credpool.Reason{
 		credpool.ReasonAuthPermanent, credpool.ReasonAuth, credpool.ReasonBilling, credpool.ReasonRateLimit,
 		credpool.ReasonOverloaded, credpool.ReasonServerError, credpool.ReasonTransport, credpool.ReasonClientError,
@@ -103,11 +104,13 @@ func New(opts ...Option) *Metrics {
 			Buckets:     latencyBuckets,
 		}, []string{"code"}),
 
-		keys:          desc("keys", "Keys in the pool, by state: ok (in rotation), exhausted (cooling), dead (out until reset).", "state"),
+		keys:          desc("keys", "Keys in the pool, by state: ok (in rotation), exhausted (cooling), dead (out until reset or a re-check's success), disabled (out until enabled).", "state"),
 		attempts:      desc("attempts_total", "Attempts sent upstream, over all keys."),
 		failures:      desc("attempt_failures_total", "Attempts that failed, by reason.", "reason"),
 		rotations:     desc("rotations_total", "Times a request moved at once to another key."),
 		retries:       desc("retries_total", "Retries after a backoff."),
+		rechecks:      desc("rechecks_total", "Re-checks of dead keys sent (credpool.WithRecheck)."),
+		revived:       desc("revived_total", "Dead keys a re-check put back in rotation."),
 		waits:         desc("waits_total", "Waits for a cooling key to return."),
 		waitedSeconds: desc("wait_seconds_total", "Time spent in backoffs and in waits for a cooling key."),
 		storeUp:       desc("store_up", "1 while the shared store's last answer was a success, 0 after a failure. Absent without a store."),
@@ -165,7 +168,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (m *Metrics) descs() []*prometheus.Desc {
-	d := []*prometheus.Desc{m.keys, m.attempts, m.failures, m.rotations, m.retries, m.waits, m.waitedSeconds,
+	d := []*prometheus.Desc{m.keys, m.attempts, m.failures, m.rotations, m.retries, m.waits, m.waitedSeconds, m.rechecks, m.revived,
 		m.storeUp, m.storeLoaded, m.storeSyncAge}
 	if m.perKey {
 		d = append(d, m.keyState, m.keyRequests, m.keyFailures, m.keyRemaining, m.keyStrikes)
@@ -203,6 +206,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(m.retries, float64(stats.Retries))
 	counter(m.waits, float64(stats.Waits))
 	counter(m.waitedSeconds, stats.Waited.Seconds())
+	counter(m.rechecks, float64(stats.Rechecks))
+	counter(m.revived, float64(stats.Revived))
 	m.collectStore(ch, t)
 
 	if !m.perKey {
@@ -250,7 +255,9 @@ func withExtra[K ~string, V any](known []K, seen map[K]V) []K {
 //
 // Every attempt the Transport makes goes through base, so the histogram's
 // count matches credpool_attempts_total, except for requests that WithHosts
-// sends through without a key, which are timed but are not attempts.
+// sends through without a key, and the re-checks of credpool.WithRecheck
+// (counted in credpool_rechecks_total), which are timed but are not
+// attempts.
 func (m *Metrics) Base(base http.RoundTripper) http.RoundTripper {
 	return &timedTransport{next: base, m: m}
 }

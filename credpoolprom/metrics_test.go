@@ -12,12 +12,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/credpool/credpool"
 	"github.com/credpool/credpool/credpoolprom"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,17 +49,20 @@ func TestScrape(t *testing.T) {
 	pool := map[string]string{"pool": "openai"}
 	with := func(k, v string) map[string]string { return map[string]string{"pool": "openai", k: v} }
 
-	// Keys by state, all three states present.
+	// Keys by state, every state present, disabled at 0.
 	assert.Equal(t, 2.0, series(t, fams, "credpool_keys", with("state", "ok")))
 	assert.Equal(t, 1.0, series(t, fams, "credpool_keys", with("state", "exhausted")))
 	assert.Equal(t, 2.0, series(t, fams, "credpool_keys", with("state", "dead")))
-	assert.Len(t, fams["credpool_keys"].GetMetric(), 3)
+	assert.Equal(t, 0.0, series(t, fams, "credpool_keys", with("state", "disabled")))
+	assert.Len(t, fams["credpool_keys"].GetMetric(), 4)
 
 	// Counters.
 	assert.Equal(t, 15.0, series(t, fams, "credpool_attempts_total", pool))
 	assert.Equal(t, 3.0, series(t, fams, "credpool_rotations_total", pool))
 	assert.Equal(t, 1.0, series(t, fams, "credpool_retries_total", pool))
 	assert.Equal(t, 0.0, series(t, fams, "credpool_waits_total", pool))
+	assert.Equal(t, 0.0, series(t, fams, "credpool_rechecks_total", pool), "exported at 0 without WithRecheck")
+	assert.Equal(t, 0.0, series(t, fams, "credpool_revived_total", pool))
 	waited := series(t, fams, "credpool_wait_seconds_total", pool)
 	assert.Greater(t, waited, 0.0, "the backoff before the retry")
 	assert.Less(t, waited, 5.0)
@@ -87,7 +92,7 @@ func TestScrape(t *testing.T) {
 		key := testKeys[i]
 		require.NotContains(t, key, st.Label, "a label is not the key")
 		assert.True(t, strings.HasSuffix(st.Label, key[len(key)-4:]), st.Label)
-		for _, state := range []credpool.State{credpool.StateOK, credpool.StateExhausted, credpool.StateDead} {
+		for _, state := range []credpool.State{credpool.StateOK, credpool.StateExhausted, credpool.StateDead, credpool.StateDisabled} {
 			want := 0.0
 			if state == st.State {
 				want = 1
@@ -142,7 +147,8 @@ func TestScrapeDefaults(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		"credpool_keys", "credpool_attempts_total", "credpool_attempt_failures_total",
 		"credpool_rotations_total", "credpool_retries_total", "credpool_waits_total",
-		"credpool_wait_seconds_total", "credpool_upstream_latency_seconds",
+		"credpool_wait_seconds_total", "credpool_rechecks_total", "credpool_revived_total",
+		"credpool_upstream_latency_seconds",
 	}, names, "no per-key series by default")
 	assert.Equal(t, 15.0, series(t, fams, "credpool_attempts_total", nil))
 	assert.Equal(t, 2.0, series(t, fams, "credpool_keys", map[string]string{"state": "dead"}))
@@ -506,4 +512,94 @@ func TestStoreHealth(t *testing.T) {
 	assert.Equal(t, 1.0, series(t, fams, "credpool_store_loaded", nil))
 	age := series(t, fams, "credpool_store_last_sync_age_seconds", nil)
 	assert.True(t, age >= 0 && age < 60, "age %v", age)
+}
+
+// TestScrapeDisabled: a key an operator disabled is counted as disabled, in
+// the pool's gauge and in its own, until it is enabled.
+func TestScrapeDisabled(t *testing.T) {
+	api := fakeProvider(t)
+	m, tr := newPool(t, credpoolprom.WithPerKey(true))
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(m))
+	s := newScraper(t, reg)
+	require.Equal(t, http.StatusOK, get(t, tr, api.URL+"/v1/models"))
+
+	require.NoError(t, tr.DisableKey(1))
+	text, fams := s.scrape(t)
+	label := tr.Keys()[1].Label
+	assert.Equal(t, 1.0, series(t, fams, "credpool_keys", map[string]string{"state": "disabled"}))
+	for _, state := range []credpool.State{credpool.StateOK, credpool.StateExhausted, credpool.StateDead, credpool.StateDisabled} {
+		want := 0.0
+		if state == credpool.StateDisabled {
+			want = 1
+		}
+		got := series(t, fams, "credpool_key_state", map[string]string{"key": label, "state": string(state)})
+		assert.Equal(t, want, got, state)
+	}
+	assert.NotContains(t, text, keyGood1)
+	problems, err := testutil.CollectAndLint(m)
+	require.NoError(t, err)
+	assert.Empty(t, problems)
+
+	require.NoError(t, tr.EnableKey(1))
+	_, fams = s.scrape(t)
+	assert.Equal(t, 0.0, series(t, fams, "credpool_keys", map[string]string{"state": "disabled"}))
+	assert.Equal(t, 1.0, series(t, fams, "credpool_key_state", map[string]string{"key": label, "state": "ok"}))
+}
+
+// TestScrapeRechecks: the re-checks of WithRecheck, and the keys they
+// revive, are counted. It runs in a synctest bubble, with an upstream made
+// of a function, so that an hour between re-checks passes at once; the
+// bubble's clock moves only when every goroutine in it waits.
+func TestScrapeRechecks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var reinstated atomic.Bool
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			status, body := http.StatusOK, `{"ok":true}`
+			if strings.HasSuffix(r.Header.Get("Authorization"), "REV1") && !reinstated.Load() {
+				status, body = http.StatusUnauthorized, `{"error":{"message":"revoked","code":"token_revoked"}}`
+			}
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+		})
+		m := credpoolprom.New()
+		tr, err := credpool.New([]string{keyRevoked1, keyGood1}, credpool.WithBase(m.Base(base)),
+			credpool.WithStrategy(credpool.FillFirst),
+			credpool.WithRecheck(time.Hour, http.MethodGet, "https://provider.test/v1/models"))
+		require.NoError(t, err)
+		defer tr.Close()
+		m.Observe(tr)
+		scrape := func() map[string]*dto.MetricFamily {
+			out := map[string]*dto.MetricFamily{}
+			for _, f := range gather(t, m) {
+				out[f.GetName()] = f
+			}
+			return out
+		}
+		require.Equal(t, http.StatusOK, get(t, tr, "https://provider.test/v1/chat/completions"))
+		fams := scrape()
+		assert.Equal(t, 1.0, series(t, fams, "credpool_keys", map[string]string{"state": "dead"}))
+		assert.Equal(t, 0.0, series(t, fams, "credpool_rechecks_total", nil))
+
+		time.Sleep(time.Hour) // the bubble's clock: no real waiting
+		synctest.Wait()
+		fams = scrape()
+		assert.Equal(t, 1.0, series(t, fams, "credpool_rechecks_total", nil), "one re-check of the dead key")
+		assert.Equal(t, 0.0, series(t, fams, "credpool_revived_total", nil), "refused: still dead")
+		assert.Equal(t, 1.0, series(t, fams, "credpool_keys", map[string]string{"state": "dead"}))
+
+		reinstated.Store(true)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		fams = scrape()
+		assert.Equal(t, 2.0, series(t, fams, "credpool_rechecks_total", nil))
+		assert.Equal(t, 1.0, series(t, fams, "credpool_revived_total", nil))
+		assert.Equal(t, 0.0, series(t, fams, "credpool_keys", map[string]string{"state": "dead"}))
+		assert.Equal(t, 2.0, series(t, fams, "credpool_keys", map[string]string{"state": "ok"}))
+
+		// A re-check goes through Base like an attempt, so the histogram
+		// times it too, though it is no attempt of a request.
+		total, _ := histogramCount(t, fams, "credpool_upstream_latency_seconds")
+		assert.Equal(t, series(t, fams, "credpool_attempts_total", nil)+2, float64(total))
+	})
 }

@@ -178,7 +178,7 @@ func checkKey(ctx context.Context, key string, target *url.URL, header http.Head
 func printCheck(w io.Writer, results []checkResult) bool {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LABEL\tSTATUS\tSTATE\tREASON\tRESET IN")
-	var ok, exhausted, dead, suspects int
+	var ok, exhausted, dead, disabled, suspects int
 	for _, r := range results {
 		status := "error"
 		if r.err == nil {
@@ -193,14 +193,22 @@ func printCheck(w io.Writer, results []checkResult) bool {
 			dead++
 		case r.state == credpool.StateExhausted:
 			exhausted++
+		case r.state == credpool.StateDisabled:
+			disabled++
 		}
 		if r.suspect {
 			suspects++
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d of %s ok, %d exhausted, %d dead, %d failed otherwise.\n",
-		ok, human.Plural(len(results), "key"), exhausted, dead, len(results)-ok-exhausted-dead)
+	// A key alone in a Transport of its own is never disabled, since only an
+	// operator disables keys; should one be, it counts as disabled, not as
+	// failed otherwise, and the count is shown only then, as NoKeysError's.
+	fmt.Fprintf(w, "\n%d of %s ok, %d exhausted, %d dead, ", ok, human.Plural(len(results), "key"), exhausted, dead)
+	if disabled > 0 {
+		fmt.Fprintf(w, "%d disabled, ", disabled)
+	}
+	fmt.Fprintf(w, "%d failed otherwise.\n", len(results)-ok-exhausted-dead-disabled)
 	for _, r := range results {
 		switch {
 		case r.err != nil && !errors.Is(r.err, credpool.ErrNoKeys):

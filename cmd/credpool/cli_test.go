@@ -119,6 +119,37 @@ func TestCheck(t *testing.T) {
 	assert.Contains(t, out, "2 of 2 keys ok")
 }
 
+// TestPrintCheckCountsEveryState: the summary counts each state, a
+// disabled key as disabled, not as failed otherwise, and names the disabled
+// count only when there is one.
+func TestPrintCheckCountsEveryState(t *testing.T) {
+	cases := []struct {
+		name    string
+		results []checkResult
+		want    string
+		allOK   bool
+	}{
+		{name: "every key ok", results: []checkResult{
+			{label: "sk-…AAAA", status: 200, state: credpool.StateOK},
+		}, want: "1 of 1 key ok, 0 exhausted, 0 dead, 0 failed otherwise.", allOK: true},
+		{name: "one of each", results: []checkResult{
+			{label: "sk-…AAAA", status: 200, state: credpool.StateOK},
+			{label: "sk-…BBBB", status: 429, state: credpool.StateExhausted, reason: credpool.ReasonRateLimit},
+			{label: "sk-…CCCC", status: 401, state: credpool.StateDead, reason: credpool.ReasonAuthPermanent},
+			{label: "sk-…DDDD", state: credpool.StateDisabled, err: &credpool.NoKeysError{Disabled: 1}},
+			{label: "sk-…EEEE", status: 404, state: credpool.StateOK},
+		}, want: "1 of 5 keys ok, 1 exhausted, 1 dead, 1 disabled, 1 failed otherwise."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			assert.Equal(t, tc.allOK, printCheck(&out, tc.results))
+			assert.Contains(t, out.String(), "\n"+tc.want+"\n")
+			assert.Regexp(t, `(?m)^sk-…AAAA\s+200\s+ok\s+-\s+-$`, out.String())
+		})
+	}
+}
+
 func TestCheckReportsUnreachable(t *testing.T) {
 	up := fakeapi.NewUpstream(t)
 	url := up.URL

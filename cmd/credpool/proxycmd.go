@@ -37,8 +37,9 @@ const defaultReplayBudget = 64 << 20
 type proxyOptions struct {
 	upstream, preset, listen, tokenEnv, store, hosts, name string
 	groups, tiers, weights                                 string
+	recheckURL, recheckMethod                              string
 	keys                                                   keySource
-	shutdownTimeout                                        time.Duration
+	shutdownTimeout, recheckEvery                          time.Duration
 	replayBudget                                           byteSize
 }
 
@@ -60,10 +61,19 @@ with a Credpool-Not-Replayed header saying why there was none. Errors from
 the upstream reach the client with the pool's keys replaced by their labels.
 The proxy also serves:
 
-	/credpool/         a status page (reset buttons need the client token)
+	/credpool/         a status page (its buttons need the client token)
 	/credpool/status   every key's state as JSON (labels only, never keys)
-	/credpool/reset    POST ?key=<index>: put a key back in rotation
+	/credpool/reset    POST ?key=<index>: put a dead or cooling key back in
+	                   rotation (a disabled key stays disabled)
+	/credpool/disable  POST ?key=<index>: take a key out of rotation until
+	                   it is enabled; nothing else brings it back
+	/credpool/enable   POST ?key=<index>: put a disabled key back in rotation
 	/metrics           Prometheus metrics
+
+A dead key (revoked or invalid) stays dead until it is reset, unless
+--recheck-every asks for a re-check of every dead key at that interval: one
+--recheck-method request to --recheck-url with the key, which puts the key
+back in rotation only on a 2xx answer.
 
 Beyond loopback the proxy requires a client token, read from the variable
 named by --client-token-env, that clients send as their API key; on loopback
@@ -86,6 +96,11 @@ after the requests in flight finish (within --shutdown-timeout).
 	fs.StringVar(&o.weights, "weights", "", "comma-separated `weights`, one per key in the keys' order: each key's share of its tier's requests (e.g. 0.8,0.2)")
 	fs.StringVar(&o.name, "name", "", "the pool's `name` in metrics (default: the preset, else the upstream's host)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGINT/SIGTERM")
+	fs.DurationVar(&o.recheckEvery, "recheck-every", 0, "re-check every dead key at this `interval`, a minute or more, "+
+		"and put it back in rotation if the re-check succeeds (0: never; needs --recheck-url)")
+	fs.StringVar(&o.recheckURL, "recheck-url", "", "the `URL` a re-check requests with the dead key: one that costs nothing, "+
+		"on a host the keys are sent to, e.g. https://api.openai.com/v1/models")
+	fs.StringVar(&o.recheckMethod, "recheck-method", http.MethodGet, "the HTTP `method` of a re-check")
 	o.replayBudget = defaultReplayBudget
 	fs.Var(&o.replayBudget, "replay-budget", "the most `bytes` of request bodies held at once, by all requests together, to resend them "+
 		"on another key, e.g. 64MiB; a body that does not fit is sent once, without retry (0: none)")
@@ -123,6 +138,11 @@ func (o *proxyOptions) config(token string) (proxy.Config, error) {
 		return cfg, err
 	}
 	opts = append(opts, perKey...)
+	recheck, err := o.recheckOptions()
+	if err != nil {
+		return cfg, err
+	}
+	opts = append(opts, recheck...)
 	cfg = proxy.Config{Upstream: u, Options: opts, Hosts: []string{u.Host}, Name: o.name, Token: token, Loopback: proxy.IsLoopback(o.listen)}
 	if o.hosts != "" {
 		cfg.Hosts = nil
@@ -163,6 +183,44 @@ func (o *proxyOptions) perKeyOptions() ([]credpool.Option, error) {
 		opts = append(opts, credpool.WithWeights(weights...))
 	}
 	return opts, nil
+}
+
+// minRecheckEvery is the shortest --recheck-every, as credpool.WithRecheck
+// has it: a dead key is revoked more often than not, and each re-check is a
+// request the provider sees from it.
+const minRecheckEvery = time.Minute
+
+// recheckOptions reads --recheck-every, --recheck-url and --recheck-method.
+// The URL is required, not guessed from the upstream: a re-check must cost
+// nothing, and only the operator knows which request of their provider does.
+// Whether its host is one the keys are sent to is New's to say, which knows
+// --hosts as the pool matches it.
+func (o *proxyOptions) recheckOptions() ([]credpool.Option, error) {
+	if o.recheckEvery == 0 {
+		if o.recheckURL != "" {
+			return nil, usagef("--recheck-url is set but --recheck-every is not: set how often to re-check dead keys, e.g. --recheck-every 10m")
+		}
+		return nil, nil
+	}
+	if o.recheckEvery < minRecheckEvery {
+		return nil, usagef("--recheck-every %v is under a minute, the shortest interval (0 turns re-checks off)", o.recheckEvery)
+	}
+	if o.recheckURL == "" {
+		return nil, usagef("--recheck-every needs --recheck-url, a request that costs nothing, e.g. --recheck-url https://api.openai.com/v1/models")
+	}
+	u, err := url.Parse(o.recheckURL)
+	switch {
+	case err != nil:
+		return nil, usagef("--recheck-url is not a URL")
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return nil, usagef("--recheck-url must be an absolute http:// or https:// URL")
+	case u.User != nil || u.Query().Has("key"):
+		return nil, usagef("--recheck-url must not hold credentials: the re-check carries the key it checks")
+	}
+	if _, err := http.NewRequest(o.recheckMethod, u.String(), nil); o.recheckMethod == "" || err != nil {
+		return nil, usagef("--recheck-method %q is not an HTTP method, e.g. GET", o.recheckMethod)
+	}
+	return []credpool.Option{credpool.WithRecheck(o.recheckEvery, o.recheckMethod, o.recheckURL)}, nil
 }
 
 // list splits a comma-separated flag value, trimming each item.
@@ -287,6 +345,9 @@ func runProxy(ctx context.Context, out output, args []string) error {
 		slog.Bool("client_token", cfg.Token != "")}
 	if o.store != "" {
 		attrs = append(attrs, slog.String("store", storeName(o.store)))
+	}
+	if o.recheckEvery > 0 {
+		attrs = append(attrs, slog.Duration("recheck_every", o.recheckEvery), slog.String("recheck", o.recheckMethod+" "+o.recheckURL))
 	}
 	cfg.Log.Info("credpool proxy: serving", attrs...)
 	srv := newServer(p, cfg.Log)

@@ -1,5 +1,6 @@
 // proxycmd_test.go tests the proxy command's flags and their checks (the
-// loopback rule, --listen, --upstream, --replay-budget), and its server:
+// loopback rule, --listen, --upstream, --replay-budget, the per-key flags,
+// the re-check flags), and its server:
 // timeouts, and draining the requests in flight on SIGINT. The proxy itself
 // is tested in internal/proxy.
 
@@ -7,12 +8,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/credpool/credpool"
 	"github.com/credpool/credpool/cmd/credpool/internal/fakeapi"
 	"github.com/credpool/credpool/cmd/credpool/internal/proxy"
 	"github.com/stretchr/testify/assert"
@@ -241,5 +249,172 @@ func TestPerKeyFlags(t *testing.T) {
 			require.NoError(t, err)
 			p.Close()
 		})
+	}
+}
+
+// TestRecheckFlags: --recheck-every, --recheck-url and --recheck-method
+// reach the pool as credpool.WithRecheck; a value that cannot work is a
+// usage error naming its flag, and a URL on a host the keys are not sent to
+// is refused when the pool is made, as the library matches --hosts.
+func TestRecheckFlags(t *testing.T) {
+	const up = "http://127.0.0.1:9"
+	cases := []struct {
+		name     string
+		args     []string
+		usage    string // a usage error from the flags
+		newError string // New's error
+	}{
+		{name: "off by default"},
+		{name: "every ten minutes", args: []string{"--recheck-every", "10m", "--recheck-url", up + "/v1/models"}},
+		{name: "a minute, with HEAD", args: []string{"--recheck-every", "1m", "--recheck-url", up + "/v1/models", "--recheck-method", "HEAD"}},
+		{name: "explicitly off", args: []string{"--recheck-every", "0"}},
+		{name: "under a minute", args: []string{"--recheck-every", "30s", "--recheck-url", up + "/v1/models"},
+			usage: "--recheck-every 30s is under a minute"},
+		{name: "negative", args: []string{"--recheck-every", "-5m", "--recheck-url", up + "/v1/models"},
+			usage: "--recheck-every -5m0s is under a minute"},
+		{name: "not a duration", args: []string{"--recheck-every", "hourly"},
+			usage: `invalid value "hourly" for flag -recheck-every`},
+		{name: "no URL", args: []string{"--recheck-every", "10m"},
+			usage: "--recheck-every needs --recheck-url"},
+		{name: "a URL but no interval", args: []string{"--recheck-url", up + "/v1/models"},
+			usage: "--recheck-url is set but --recheck-every is not"},
+		{name: "a relative URL", args: []string{"--recheck-every", "10m", "--recheck-url", "/v1/models"},
+			usage: "--recheck-url must be an absolute http:// or https:// URL"},
+		{name: "not http", args: []string{"--recheck-every", "10m", "--recheck-url", "ftp://127.0.0.1:9/models"},
+			usage: "--recheck-url must be an absolute http:// or https:// URL"},
+		{name: "credentials in the URL", args: []string{"--recheck-every", "10m", "--recheck-url", "http://user:hunter2@127.0.0.1:9/v1/models"},
+			usage: "--recheck-url must not hold credentials"},
+		{name: "a method with a space", args: []string{"--recheck-every", "10m", "--recheck-url", up + "/v1/models", "--recheck-method", "GE T"},
+			usage: `--recheck-method "GE T" is not an HTTP method`},
+		{name: "no method", args: []string{"--recheck-every", "10m", "--recheck-url", up + "/v1/models", "--recheck-method", ""},
+			usage: `--recheck-method "" is not an HTTP method`},
+		{name: "a host the keys are not sent to", args: []string{"--recheck-every", "10m", "--recheck-url", "https://api.openai.com/v1/models"},
+			newError: "credpool: invalid option: WithRecheck: api.openai.com is not a host the keys are sent to"},
+		{name: "a host --hosts names", args: []string{"--hosts", "127.0.0.1:9,api.openai.com", "--recheck-every", "10m", "--recheck-url", "https://api.openai.com/v1/models"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, o := proxyFlags()
+			err := parse(fs, append([]string{"--upstream", up}, tc.args...))
+			var cfg proxy.Config
+			if err == nil {
+				cfg, err = o.config("")
+			}
+			if tc.usage != "" {
+				var usage *usageError
+				require.ErrorAs(t, err, &usage)
+				assert.ErrorContains(t, err, tc.usage)
+				assert.NotContains(t, err.Error(), "hunter2", "the error never shows a URL's credentials")
+				return
+			}
+			require.NoError(t, err)
+			p, err := proxy.New(cfg, []string{fakeapi.GoodKey})
+			if tc.newError != "" {
+				assert.ErrorContains(t, err, tc.newError)
+				return
+			}
+			require.NoError(t, err)
+			p.Close()
+		})
+	}
+
+	code, _, errOut := runCLI(t, "proxy", "--upstream", up, "--recheck-every", "10m")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "credpool proxy: --recheck-every needs --recheck-url")
+}
+
+// TestRecheckFlagsReachThePool runs the proxy the flags configure, in a
+// synctest bubble whose clock moves only when every goroutine waits: a
+// revoked key dies, each --recheck-every the pool sends the request the
+// flags name with it, and the key is back in rotation once that succeeds.
+// The proxy is served in memory, and the upstream is a function: no
+// network, so the bubble's clock is the only one.
+func TestRecheckFlagsReachThePool(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu        sync.Mutex
+			rechecks  []string // method, URL and key of each re-check
+			reinstate bool
+		)
+		upstream := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			mu.Lock()
+			defer mu.Unlock()
+			if r.URL.Path == "/v1/models" {
+				rechecks = append(rechecks, r.Method+" "+r.URL.String()+" "+key)
+			}
+			if key == fakeapi.RevokedKey && !reinstate {
+				return jsonResponse(r, http.StatusUnauthorized, fakeapi.RevokedBody), nil
+			}
+			return jsonResponse(r, http.StatusOK, fakeapi.ModelsBody), nil
+		})
+		seen := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), rechecks...)
+		}
+
+		fs, o := proxyFlags()
+		require.NoError(t, parse(fs, []string{"--upstream", "https://api.test/v1", "--preset", "openai",
+			"--recheck-every", "10m", "--recheck-url", "https://api.test/v1/models", "--recheck-method", "HEAD"}))
+		cfg, err := o.config("")
+		require.NoError(t, err)
+		cfg.Options = append(cfg.Options, credpool.WithBase(upstream))
+		p, err := proxy.New(cfg, []string{fakeapi.RevokedKey, fakeapi.GoodKey})
+		require.NoError(t, err)
+		defer p.Close()
+		serve := func(method, path string) (int, string) {
+			rec := httptest.NewRecorder()
+			p.ServeHTTP(rec, httptest.NewRequest(method, "http://127.0.0.1:8787"+path, nil))
+			return rec.Code, rec.Body.String()
+		}
+		state := func() string {
+			code, body := serve(http.MethodGet, "/credpool/status")
+			require.Equal(t, http.StatusOK, code, body)
+			var st struct {
+				Keys []struct {
+					State string `json:"state"`
+				} `json:"keys"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(body), &st))
+			return st.Keys[0].State
+		}
+
+		code, body := serve(http.MethodPost, "/v1/chat/completions")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Equal(t, "dead", state())
+		assert.Empty(t, seen(), "no re-check before the first interval")
+
+		time.Sleep(10 * time.Minute) // the bubble's clock: no real waiting
+		synctest.Wait()
+		assert.Equal(t, []string{"HEAD https://api.test/v1/models " + fakeapi.RevokedKey}, seen(),
+			"one re-check, as the flags name it, with the dead key only")
+		assert.Equal(t, "dead", state(), "a 401 leaves it dead")
+
+		mu.Lock()
+		reinstate = true
+		mu.Unlock()
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		assert.Len(t, seen(), 2)
+		assert.Equal(t, "ok", state(), "a 2xx puts it back in rotation")
+		_, metrics := serve(http.MethodGet, "/metrics")
+		assert.Contains(t, metrics, `credpool_rechecks_total{pool="openai"} 2`)
+		assert.Contains(t, metrics, `credpool_revived_total{pool="openai"} 1`)
+	})
+}
+
+// roundTripFunc is an upstream made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+// RoundTrip implements http.RoundTripper.
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// jsonResponse is an upstream's answer to r.
+func jsonResponse(r *http.Request, status int, body string) *http.Response {
+	return &http.Response{
+		StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r,
 	}
 }

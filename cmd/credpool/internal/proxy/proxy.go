@@ -4,10 +4,10 @@
 
 // Package proxy is the server of the credpool proxy command: a reverse proxy
 // that puts a key from the pool on every request it forwards, with the
-// status page and API, the reset endpoint and metrics it answers itself, and
-// the guards that keep it from being an open relay. The command parses the
-// flags, loads the keys and runs the http.Server; this package is the
-// http.Handler it serves.
+// status page and API, the key actions (reset, disable, enable) and metrics
+// it answers itself, and the guards that keep it from being an open relay.
+// The command parses the flags, loads the keys and runs the http.Server;
+// this package is the http.Handler it serves.
 package proxy
 
 import (
@@ -106,7 +106,9 @@ func New(cfg Config, keys []string) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/credpool/{$}", only(http.MethodGet, pageHandler()))
 	mux.Handle("/credpool/status", g.require(only(http.MethodGet, http.HandlerFunc(p.status))))
-	mux.Handle("/credpool/reset", g.require(only(http.MethodPost, http.HandlerFunc(p.reset))))
+	for _, a := range keyActions {
+		mux.Handle("/credpool/"+a.name, g.require(only(http.MethodPost, p.serveAction(a))))
+	}
 	mux.Handle("/credpool/", http.NotFoundHandler()) // never forwarded
 	mux.Handle("/metrics", g.require(only(http.MethodGet, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))))
 	mux.Handle("/", g.require(p.reverseProxy(cfg.Upstream)))
@@ -238,6 +240,8 @@ func (p *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		case credpool.StateExhausted:
 			w.Header().Set("Retry-After", retryAfter(pinned.ResetAt))
 			writeError(w, http.StatusServiceUnavailable, err.Error(), "pinned_key_exhausted")
+		case credpool.StateDisabled:
+			writeError(w, http.StatusConflict, err.Error(), "pinned_key_disabled")
 		default:
 			writeError(w, http.StatusConflict, err.Error(), "pinned_key_dead")
 		}

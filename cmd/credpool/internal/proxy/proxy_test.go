@@ -177,6 +177,8 @@ func TestProxyRefusesBrowserAttacks(t *testing.T) {
 		{"status", http.MethodGet, "/credpool/status", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
 		{"metrics", http.MethodGet, "/metrics", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
 		{"reset", http.MethodPost, "/credpool/reset?key=0", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"disable", http.MethodPost, "/credpool/disable?key=0", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"enable", http.MethodPost, "/credpool/enable?key=0", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
 		{"the page, framed", http.MethodGet, "/credpool/", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
 		{"status from the proxy's page", http.MethodGet, "/credpool/status", map[string]string{"Origin": own, "Sec-Fetch-Site": "same-origin"}, http.StatusOK},
 		{"typed in the address bar", http.MethodGet, "/credpool/", map[string]string{"Sec-Fetch-Site": "none"}, http.StatusOK},

@@ -1,5 +1,6 @@
-// status.go serves the pool's state as JSON (/credpool/status) and puts a
-// key back in rotation on request (/credpool/reset?key=<index>).
+// status.go serves the pool's state as JSON (/credpool/status) and an
+// operator's changes to one key (/credpool/reset, /credpool/disable and
+// /credpool/enable, each ?key=<index>).
 
 package proxy
 
@@ -15,7 +16,7 @@ import (
 // keyStatus is one key in /credpool/status: its redacted label, never the
 // key. Fields that do not apply are null.
 type keyStatus struct {
-	Index     int            `json:"index"` // the key's position in the pool, for /credpool/reset
+	Index     int            `json:"index"` // the key's position in the pool, for ?key= of the key actions
 	Label     string         `json:"label"`
 	State     credpool.State `json:"state"`
 	Reason    *string        `json:"reason"`    // why it last left ok; null if it never has
@@ -83,20 +84,50 @@ func (p *Server) status(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// reset answers POST /credpool/reset?key=<index>: the key is back in
-// rotation, dead or cooling, and the answer is its new state.
-func (p *Server) reset(w http.ResponseWriter, r *http.Request) {
-	i, err := strconv.Atoi(r.URL.Query().Get("key"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "reset needs ?key=<index>, the key's index in /credpool/status", "bad_request")
-		return
-	}
-	if err := p.pool.ResetKey(i); err != nil {
-		writeError(w, http.StatusNotFound, err.Error(), "no_such_key")
-		return
-	}
-	s := newKeyStatus(i, p.pool.Keys()[i])
-	p.log.LogAttrs(r.Context(), slog.LevelInfo, "credpool proxy: key reset on request",
-		slog.String("key", s.Label), slog.Int("index", i), slog.String("remote", r.RemoteAddr))
-	writeJSON(w, http.StatusOK, s)
+// keyAction is an operator's change to one key, answered at
+// POST /credpool/<name>?key=<index>. The three actions share a handler
+// (keyActions, serveAction) so that they parse, refuse, log and answer
+// alike.
+type keyAction struct {
+	name  string                               // the path's last element
+	done  string                               // the log message, without the key
+	apply func(*credpool.Transport, int) error // the Transport's method
+}
+
+// keyActions are the key actions the proxy serves:
+//
+//   - reset puts a dead or cooling key back in rotation; a disabled key
+//     stays disabled, since only enable reverses an operator's decision.
+//   - disable takes a key out of rotation, whatever its state, until enable:
+//     no cooldown, reset or re-check brings it back, and with --store every
+//     replica holds to it.
+//   - enable puts a disabled key back in rotation, with a clean past; any
+//     other key is left as it is.
+var keyActions = []keyAction{
+	{"reset", "credpool proxy: key reset on request", (*credpool.Transport).ResetKey},
+	{"disable", "credpool proxy: key disabled on request", (*credpool.Transport).DisableKey},
+	{"enable", "credpool proxy: key enabled on request", (*credpool.Transport).EnableKey},
+}
+
+// serveAction answers POST /credpool/<a.name>?key=<index>: it applies the
+// action to the key, logs who asked (by the key's label, never the key), and
+// answers the key's new status. A missing or malformed index is a 400, an
+// index the pool has no key at a 404.
+func (p *Server) serveAction(a keyAction) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, err := strconv.Atoi(r.URL.Query().Get("key"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, a.name+" needs ?key=<index>, the key's index in /credpool/status", "bad_request")
+			return
+		}
+		if err := a.apply(p.pool, i); err != nil {
+			writeError(w, http.StatusNotFound, err.Error(), "no_such_key")
+			return
+		}
+		s := newKeyStatus(i, p.pool.Keys()[i])
+		p.log.LogAttrs(r.Context(), slog.LevelInfo, a.done,
+			slog.String("key", s.Label), slog.Int("index", i), slog.String("state", string(s.State)),
+			slog.String("remote", r.RemoteAddr))
+		writeJSON(w, http.StatusOK, s)
+	})
 }

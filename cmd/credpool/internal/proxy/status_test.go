@@ -1,6 +1,6 @@
 // status_test.go tests what the proxy serves itself: /credpool/status,
 // /credpool/reset, /metrics and the status page's headers, each under the
-// token rule.
+// token rule. The other key actions are tested in keyactions_test.go.
 
 package proxy
 
@@ -138,9 +138,31 @@ func TestMetricsScrape(t *testing.T) {
 		assert.Equal(t, "openai", labels["pool"], "the pool label")
 		byState[labels["state"]] = m.GetGauge().GetValue()
 	}
-	assert.Equal(t, map[string]float64{"ok": 1, "exhausted": 0, "dead": 1}, byState)
+	assert.Equal(t, map[string]float64{"ok": 1, "exhausted": 0, "dead": 1, "disabled": 0}, byState, "every state, 0 included")
 	assert.Contains(t, families, "credpool_key_state", "per-key series are on")
 	assert.Contains(t, families, "go_goroutines")
+	for _, name := range []string{"credpool_rechecks_total", "credpool_revived_total"} {
+		require.Contains(t, families, name, "exported from the first scrape, without --recheck-every too")
+		assert.Zero(t, families[name].GetMetric()[0].GetCounter().GetValue(), name)
+	}
+
+	// A disabled key is counted as such, in the pool's gauge and its own.
+	code, body = p.do(t, http.MethodPost, "/credpool/disable?key=1", bearer(testToken))
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = p.do(t, http.MethodGet, "/metrics", bearer(testToken))
+	require.Equal(t, http.StatusOK, code)
+	families, err = parser.TextToMetricFamilies(strings.NewReader(body))
+	require.NoError(t, err)
+	byState = map[string]float64{}
+	for _, m := range families["credpool_keys"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "state" {
+				byState[l.GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	assert.Equal(t, map[string]float64{"ok": 0, "exhausted": 0, "dead": 1, "disabled": 1}, byState)
+	assert.Contains(t, body, `credpool_key_state{key="sk-…GOOD",pool="openai",state="disabled"} 1`)
 
 	code, _ = p.do(t, http.MethodPost, "/metrics", bearer(testToken))
 	assert.Equal(t, http.StatusMethodNotAllowed, code, "/metrics is never forwarded")
