@@ -60,6 +60,7 @@ type config struct {
 	steering         steering      // the headers that report what a key has left
 	refresh          Refresher     // nil: keys are static
 	recheck          *recheckSpec  // WithRecheck; nil: dead keys stay dead
+	recheckHeader    http.Header   // a preset's headers on every re-check, beside the key's
 	store            Store         // nil: state is local
 	storeLoadTimeout time.Duration // how long New waits for the stored states
 	storeResync      time.Duration // how often the stored states are loaded again

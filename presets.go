@@ -1,5 +1,7 @@
 package credpool
 
+import "net/http"
+
 // Presets set, in one word, how a provider takes its key, and the few rules
 // that are true of that provider alone. Providers that take the key as
 // "Authorization: Bearer" (OpenAI, OpenRouter, Groq, Mistral, DeepSeek, xAI
@@ -9,8 +11,15 @@ package credpool
 // work: add WithHosts for that.
 
 // Anthropic takes the raw key in x-api-key, and drops the Authorization
-// header an SDK may have set to a placeholder.
-func Anthropic() Option { return preset("X-Api-Key", "", "Authorization", steerAnthropic) }
+// header an SDK may have set to a placeholder. Its re-checks (WithRecheck)
+// carry the anthropic-version header that every Anthropic request needs.
+func Anthropic() Option {
+	set := preset("X-Api-Key", "", "Authorization", steerAnthropic)
+	return optionFunc(func(c *config) {
+		set.apply(c)
+		c.recheckHeader = http.Header{"Anthropic-Version": {"2023-06-01"}}
+	})
+}
 
 // Gemini takes the raw key in x-goog-api-key, as Google's SDKs send it.
 func Gemini() Option { return preset("X-Goog-Api-Key", "", "", steerNone) }
@@ -34,5 +43,7 @@ func GitHub() Option {
 // value's prefix, a header to drop from every attempt, and the headers in
 // which it reports what a key has left.
 func preset(header, prefix, drop string, s steering) Option {
-	return optionFunc(func(c *config) { c.header, c.prefix, c.drop, c.steering = header, prefix, drop, s })
+	return optionFunc(func(c *config) {
+		c.header, c.prefix, c.drop, c.steering, c.recheckHeader = header, prefix, drop, s, nil
+	})
 }

@@ -18,6 +18,8 @@ import (
 // such as GET https://api.openai.com/v1/models), and puts a key back in
 // rotation only when its re-check succeeds with a 2xx. Any other answer, or
 // none, leaves the key dead. Disabled and cooling keys are never re-checked.
+// A preset adds the headers its provider needs (Anthropic's
+// anthropic-version); redirects are not followed.
 //
 // It is off by default. The interval must be a minute or more, and url's
 // host one the keys are meant for (see WithHosts). Every re-check is counted
@@ -32,7 +34,9 @@ func WithRecheck(every time.Duration, method, url string) Option {
 		case err != nil:
 			c.invalid("WithRecheck: %v", err)
 		case req.URL.Scheme != "https" && req.URL.Scheme != "http" || req.URL.Host == "":
-			c.invalid("WithRecheck: %q is not an absolute http or https URL", url)
+			c.invalid("WithRecheck: %q is not an absolute http or https URL", req.URL.Redacted())
+		case req.URL.User != nil:
+			c.invalid("WithRecheck: %s holds credentials: the re-check carries the key it checks", req.URL.Redacted())
 		default:
 			c.recheck = &recheckSpec{every: every, method: method, url: url}
 		}
@@ -135,6 +139,9 @@ func (t *Transport) sendRecheck(ctx context.Context, l lease) (status int, err e
 	req, err := http.NewRequestWithContext(ctx, spec.method, spec.url, nil)
 	if err != nil {
 		return 0, err
+	}
+	for name, values := range t.cfg.recheckHeader {
+		req.Header[name] = values
 	}
 	req.Header[t.cfg.header] = l.value()
 	resp, err := heldToContract(t.cfg.base.RoundTrip(req))

@@ -110,6 +110,7 @@ func TestRecheckIsChecked(t *testing.T) {
 		{name: "relative URL", opts: []Option{WithRecheck(time.Hour, "GET", "/v1/models")}, want: "not an absolute http or https URL"},
 		{name: "other scheme", opts: []Option{WithRecheck(time.Hour, "GET", "ftp://api.test/")}, want: "not an absolute"},
 		{name: "bad method", opts: []Option{WithRecheck(time.Hour, "GET /", "https://api.test/")}, want: "invalid method"},
+		{name: "credentials", opts: []Option{WithRecheck(time.Hour, "GET", "https://user:secret@api.test/")}, want: "holds credentials"},
 		{name: "host the keys are not for", opts: []Option{WithHosts("api.test"), WithRecheck(time.Hour, "GET", "https://evil.test/v1/models")},
 			want: "evil.test is not a host the keys are sent to"},
 	} {
@@ -117,6 +118,45 @@ func TestRecheckIsChecked(t *testing.T) {
 			_, err := New([]string{keyA}, tc.opts...)
 			require.ErrorIs(t, err, ErrInvalidOption)
 			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "secret")
+		})
+	}
+}
+
+// A re-check carries the key as the preset sends it on every attempt, and
+// the headers the provider needs besides (Anthropic's anthropic-version).
+func TestRecheckSendsTheKeyAsThePresetDoes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		preset Option
+		want   http.Header
+	}{
+		{name: "no preset", preset: WithMaxRetries(3), want: http.Header{"Authorization": {"Bearer " + keyA}}},
+		{name: "Anthropic", preset: Anthropic(), want: http.Header{"X-Api-Key": {keyA}, "Anthropic-Version": {"2023-06-01"}}},
+		{name: "Gemini", preset: Gemini(), want: http.Header{"X-Goog-Api-Key": {keyA}}},
+		{name: "Anthropic then GitHub", preset: optionFunc(func(c *config) { Anthropic().apply(c); GitHub().apply(c) }),
+			want: http.Header{"Authorization": {"Bearer " + keyA}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var rechecks []http.Header
+				base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if r.URL.Path == "/v1/models" {
+						rechecks = append(rechecks, r.Header.Clone())
+						return answer(r, 200, "{}"), nil
+					}
+					return answer(r, 401, bodyRevoked), nil
+				})
+				tr := newTransport(t, []string{keyA}, WithBase(base), tc.preset,
+					WithRecheck(time.Minute, http.MethodGet, "http://provider.test/v1/models"))
+				get(t, tr, "http://provider.test/v1/chat")
+				require.Equal(t, StateDead, tr.Keys()[0].State)
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				require.Len(t, rechecks, 1)
+				assert.Equal(t, tc.want, rechecks[0])
+				assert.Equal(t, StateOK, tr.Keys()[0].State)
+			})
 		})
 	}
 }

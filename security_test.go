@@ -57,7 +57,7 @@ func TestNoKeyInFormattedValues(t *testing.T) {
 			assertNoSecret(t, name+" "+verb, fmt.Sprintf(verb, v), keyA, keyB)
 		}
 	}
-	assert.Equal(t, "credpool.Transport{keys: 2, ok: 0, exhausted: 1, dead: 1, strategy: round_robin}", fmt.Sprint(tr))
+	assert.Equal(t, "credpool.Transport{keys: 2, ok: 0, exhausted: 1, dead: 1, disabled: 0, strategy: round_robin}", fmt.Sprint(tr))
 }
 
 func TestNoKeyInLogs(t *testing.T) {

@@ -151,8 +151,8 @@ func (t Transport) String() string {
 		return "credpool.Transport{not made by New}"
 	}
 	n, _ := t.pool().exhausted(time.Now(), -1)
-	return fmt.Sprintf("credpool.Transport{keys: %d, ok: %d, exhausted: %d, dead: %d, strategy: %s}",
-		n.OK+n.Exhausted+n.Dead, n.OK, n.Exhausted, n.Dead, t.cfg.strategy)
+	return fmt.Sprintf("credpool.Transport{keys: %d, ok: %d, exhausted: %d, dead: %d, disabled: %d, strategy: %s}",
+		n.OK+n.Exhausted+n.Dead+n.Disabled, n.OK, n.Exhausted, n.Dead, n.Disabled, t.cfg.strategy)
 }
 
 // emit logs a state change and hands it to the user's callback. It is called
