@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -213,4 +214,35 @@ func BenchmarkSetKeys(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A request waiting for a cooling key keeps waiting while the keys are
+// swapped over and over: each swap wakes it, and none of those wakes uses up
+// its bound on looking again (the chaos soak found this).
+func TestWaitOutlastsManySwaps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newMemProvider(func(key string, n int) reply {
+			if n == 1 {
+				return reply{status: 429, header: map[string]string{"Retry-After": "10"}, body: bodyRateLimit}
+			}
+			return reply{status: 200, body: "ok"}
+		})
+		tr := newTransport(t, []string{keyA}, WithBase(p), WithMaxWait(time.Minute))
+		stop := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+					assert.NoError(t, tr.SetKeys([]string{keyA}))
+				}
+			}
+		}()
+		start := time.Now()
+		status, _ := get(t, tr, p.URL)
+		close(stop)
+		assert.Equal(t, 200, status)
+		assert.Equal(t, 10*time.Second, time.Since(start), "woken 100 times, served when the key came back")
+	})
 }

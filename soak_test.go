@@ -351,7 +351,17 @@ func TestChaosSoak(t *testing.T) {
 	tally := &soakTally{outcomes: map[string]int{}}
 	p.start = time.Now()
 	var wg sync.WaitGroup
-	var sent atomic.Int64
+	var sent, swaps atomic.Int64
+	wg.Go(func() {
+		// An operator rotating secrets all along: the same keys, so that
+		// every invariant below holds by index, but a new generation of
+		// the pool every few milliseconds, under the requests in flight.
+		for time.Since(p.start) < duration {
+			assert.NoError(t, tr.SetKeys(keys))
+			swaps.Add(1)
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
 	for w := 0; w < soakWorkers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -380,7 +390,7 @@ func TestChaosSoak(t *testing.T) {
 	t.Logf("  transport: attempts %d, rotations %d, retries %d, waits %d (%s waited), kills %d, failures %v",
 		stats.Attempts, stats.Rotations, stats.Retries, stats.Waits, stats.Waited.Round(time.Millisecond),
 		states[StateDead], sortedReasons(stats.Failures))
-	t.Logf("  heap peak %d MiB, goroutines at end %d", heapPeak.Load()>>20, runtime.NumGoroutine())
+	t.Logf("  heap peak %d MiB, goroutines at end %d, key sets swapped in %d times", heapPeak.Load()>>20, runtime.NumGoroutine(), swaps.Load())
 
 	assert.Empty(t, tally.violations, "every request ends in an allowed outcome")
 	assert.Zero(t, p.unkeyed, "no request reaches the provider without a key")

@@ -48,6 +48,10 @@ func (c *call) backOff(ctx context.Context, hint time.Duration) (step, error) {
 // or for a pinned request, the *PinnedKeyError; or with the context's error
 // if the context ended. A pinned request, and a session, wait for their own
 // key.
+//
+// Only a look again without a wait counts against the call's bound on looks
+// (c.waits): a wait is bounded by WithMaxWait, and may end early many times
+// over, woken by each SetKeys or Reset, without being a loop.
 func (c *call) waitForKey(ctx context.Context) (step, error) {
 	now := time.Now()
 	only := -1
@@ -61,17 +65,13 @@ func (c *call) waitForKey(ctx context.Context) (step, error) {
 	switch {
 	case noKeys.AtLimit > 0 && noKeys.AtLimit == noKeys.OK:
 		return c.waitForRoom(ctx, noKeys, now, only)
-	case c.pinned():
+	case noKeys.OK > 0:
 		c.waits++
-		if noKeys.OK > 0 {
-			return again, nil
-		}
+		return again, nil // a cooldown ended, or room was made, since acquire looked
+	case c.pinned():
 		return c.pinFailed()
 	}
-	c.waits++
 	switch {
-	case noKeys.OK > 0:
-		return again, nil // a cooldown ended, or room was made, since acquire looked
 	case noKeys.SoonestReset.IsZero(), noKeys.SoonestReset.Sub(now) > c.waitLeft():
 		return c.noKey(ctx, noKeys)
 	}
