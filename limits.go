@@ -164,22 +164,30 @@ func (r *room) wake() {
 // until it is closed, or read to its end.
 type heldBody struct {
 	io.ReadCloser
-	once    sync.Once
-	release func()
+	pool     *pool
+	index    int
+	released atomic.Bool
 }
 
 func (b *heldBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
-		b.once.Do(b.release)
+		b.release()
 	}
 	return n, err
 }
 
 func (b *heldBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
+	b.release()
 	return err
+}
+
+// release gives the place back, once.
+func (b *heldBody) release() {
+	if b.released.CompareAndSwap(false, true) {
+		b.pool.release(b.index)
+	}
 }
 
 // heldWriteBody is a heldBody whose body is also an io.Writer: a 101
@@ -196,7 +204,7 @@ func (p *pool) hold(resp *http.Response, i int) {
 	if p.limits[i].limit.InFlight == 0 {
 		return
 	}
-	b := &heldBody{ReadCloser: resp.Body, release: func() { p.release(i) }}
+	b := &heldBody{ReadCloser: resp.Body, pool: p, index: i}
 	if w, ok := resp.Body.(io.Writer); ok {
 		resp.Body = heldWriteBody{heldBody: b, w: w}
 		return

@@ -259,3 +259,37 @@ func TestPlacesInFlightSurviveSetKeys(t *testing.T) {
 		assert.Equal(t, keyA, p.keys()[2], "the session waited for its key, which the close freed")
 	})
 }
+
+// BenchmarkKeyLimits is the success path with per-key limits against the
+// same pool without them, and the base alone: what WithKeyLimits costs a
+// request (a locked choice, a place taken and given back, a rate's token,
+// and the body that holds the place).
+func BenchmarkKeyLimits(b *testing.B) {
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	rows := []struct {
+		name string
+		opts []Option
+	}{
+		{name: "none"},
+		{name: "in_flight", opts: []Option{WithKeyLimits(KeyLimit{InFlight: 64})}},
+		{name: "in_flight_and_rate", opts: []Option{WithKeyLimits(KeyLimit{InFlight: 64, PerMinute: 1e12})}},
+	}
+	b.Run("bare", func(b *testing.B) { runSuccess(b, base) })
+	for _, row := range rows {
+		tr, err := New(benchKeys(10), append(row.opts, WithBase(base))...)
+		require.NoError(b, err)
+		b.Run(row.name, func(b *testing.B) {
+			req := benchRequest()
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := tr.RoundTrip(req)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+}
