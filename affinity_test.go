@@ -137,3 +137,28 @@ func TestSessionsKeepToTheLowestTier(t *testing.T) {
 	}
 	assert.Zero(t, p.count(keyC), "the overflow tier is not used while B serves")
 }
+
+// Sessions keep their key across SetKeys, whatever the new order.
+func TestSessionsKeepTheirKeyAcrossSetKeys(t *testing.T) {
+	p := newProvider(t, nil)
+	tr := newTransport(t, []string{keyA, keyB, keyC})
+	for i := range 30 {
+		_, err := send(t, tr, Session(context.Background(), fmt.Sprint("s", i)), p.URL)
+		require.NoError(t, err)
+	}
+	keys := p.keys()
+	require.NoError(t, tr.SetKeys([]string{keyC, keyD, keyB, keyA}))
+	for i := range 30 {
+		_, err := send(t, tr, Session(context.Background(), fmt.Sprint("s", i)), p.URL)
+		require.NoError(t, err)
+	}
+	after := p.keys()[30:]
+	moved := 0
+	for i := range 30 {
+		if keys[i] != after[i] {
+			moved++
+			assert.Equal(t, keyD, after[i], "a session moves only to the new key")
+		}
+	}
+	assert.Less(t, moved, 15, "about a quarter move, to the added key")
+}

@@ -173,9 +173,10 @@ func (p *pool) lease(i int) lease {
 
 // sessionKey is the usable key of the lowest tier that session h ranks first
 // (rendezvous hashing: each key's score is a hash of the session and the
-// key's index), passing over avoid unless it is the only one; -1 if no key is
-// usable. A session keeps its key while the key is usable, and a key's loss
-// moves only the sessions that ranked it first. The caller holds the lock.
+// key's seat, which SetKeys does not change), passing over avoid unless it is
+// the only one; -1 if no key is usable. A session keeps its key while the key
+// is usable, and a key's loss moves only the sessions that ranked it first.
+// The caller holds the lock.
 func (p *pool) sessionKey(h uint64, avoid int) int {
 	tiers := p.spec.tiers
 	lowest := 0
@@ -193,7 +194,7 @@ func (p *pool) sessionKey(h uint64, avoid int) int {
 		if p.slots[i].state != StateOK || tiers != nil && tiers[i] != lowest {
 			continue
 		}
-		score := mix(h ^ uint64(i)*0x9e3779b97f4a7c15)
+		score := mix(h ^ p.slots[i].seat)
 		switch {
 		case best < 0 || score > bestScore:
 			second, secondScore = best, bestScore

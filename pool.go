@@ -1,6 +1,7 @@
 package credpool
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,7 @@ type slot struct {
 	reason     Reason
 	resetAt    time.Time
 	fp         string // the key's fingerprint in the store
+	seat       uint64 // the key's place in rendezvous hashing (see sessionKey): from fp, so it moves with the key
 	epoch      uint64 // Resets the key has had, here or anywhere sharing the store
 	failures   uint64
 	strikes    int           // cooldowns in a row whose first attempt after failed again for the same reason
@@ -103,8 +105,10 @@ func newPool(keys []string, cfg *config) *pool {
 		p.hot[i].remaining.Store(-1)
 	}
 	for i, k := range keys {
-		p.slots[i].fp = Fingerprint(cfg.salt, k)
-		p.byFP[p.slots[i].fp] = i
+		s := &p.slots[i]
+		s.fp = Fingerprint(cfg.salt, k)
+		s.seat, _ = strconv.ParseUint(s.fp[:16], 16, 64)
+		p.byFP[s.fp] = i
 	}
 	if cfg.store != nil {
 		p.pending, p.kick = map[string]Record{}, make(chan struct{}, 1)
