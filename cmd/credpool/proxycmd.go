@@ -9,12 +9,15 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/credpool/credpool"
@@ -36,7 +39,7 @@ const defaultReplayBudget = 64 << 20
 // proxyOptions are the proxy command's flags.
 type proxyOptions struct {
 	upstream, preset, listen, tokenEnv, store, hosts, name string
-	groups, tiers, weights                                 string
+	groups, tiers, weights, keyLimits                      string
 	recheckURL, recheckMethod                              string
 	keys                                                   keySource
 	shutdownTimeout, recheckEvery                          time.Duration
@@ -81,6 +84,17 @@ it is optional, and enforced when set. Requests from web pages of other
 sites (a foreign Origin, or Sec-Fetch-Site cross-site or same-site) are
 refused, whatever their method. SIGINT or SIGTERM stops the proxy
 after the requests in flight finish (within --shutdown-timeout).
+
+With --keys-file, the proxy reloads the keys when the file changes (it
+looks every 2s) and on SIGHUP, without a moment with no keys: a key that
+stays keeps its state (a dead key stays dead), a new key joins the rotation,
+a removed key is sent no more. The change is logged by label, never by key.
+A file that cannot be read, holds no key, or holds a bad one is refused with
+a log line, and the running keys stay; so is a file whose count of keys no
+longer fits the per-key flags (--groups, --tiers, --weights, and
+--key-limits with one value per key), which give their values by position:
+changing the count needs new flags and a restart. Keys from --keys-env
+cannot change under a running process: SIGHUP then only logs so.
 `)
 	fs.StringVar(&o.upstream, "upstream", "", "the base `URL` of the API to forward to, as the provider documents it, e.g. https://api.openai.com/v1 (required)")
 	fs.StringVar(&o.upstream, "base-url", "", "the same as --upstream")
@@ -94,6 +108,8 @@ after the requests in flight finish (within --shutdown-timeout).
 		"keys of one account, whose out-of-credit answer cools them all")
 	fs.StringVar(&o.tiers, "tiers", "", "comma-separated `tiers`, one per key in the keys' order: the lowest tier with a usable key serves, higher ones are overflow")
 	fs.StringVar(&o.weights, "weights", "", "comma-separated `weights`, one per key in the keys' order: each key's share of its tier's requests (e.g. 0.8,0.2)")
+	fs.StringVar(&o.keyLimits, "key-limits", "", "each key's own `limits`, in-flight/per-minute: one pair for every key (8/500) "+
+		"or one per key in the keys' order (2/3,20/500); 0 for no limit (0/500, 8/0)")
 	fs.StringVar(&o.name, "name", "", "the pool's `name` in metrics (default: the preset, else the upstream's host)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on SIGINT/SIGTERM")
 	fs.DurationVar(&o.recheckEvery, "recheck-every", 0, "re-check every dead key at this `interval`, a minute or more, "+
@@ -137,7 +153,9 @@ func (o *proxyOptions) config(token string) (proxy.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	opts = append(opts, perKey...)
+	for _, opt := range perKey {
+		opts = append(opts, opt)
+	}
 	recheck, err := o.recheckOptions()
 	if err != nil {
 		return cfg, err
@@ -161,10 +179,12 @@ func (o *proxyOptions) config(token string) (proxy.Config, error) {
 	return cfg, nil
 }
 
-// perKeyOptions reads --groups, --tiers and --weights: one value per key,
-// which New checks.
-func (o *proxyOptions) perKeyOptions() ([]credpool.Option, error) {
-	var opts []credpool.Option
+// perKeyOptions reads --groups, --tiers, --weights and --key-limits: one
+// value per key, which New and SetKeys check (--key-limits may give one for
+// every key). They are KeyOptions, so that a reload of the keys can give
+// them again.
+func (o *proxyOptions) perKeyOptions() ([]credpool.KeyOption, error) {
+	var opts []credpool.KeyOption
 	if o.groups != "" {
 		opts = append(opts, credpool.WithGroups(list(o.groups)...))
 	}
@@ -182,7 +202,60 @@ func (o *proxyOptions) perKeyOptions() ([]credpool.Option, error) {
 		}
 		opts = append(opts, credpool.WithWeights(weights...))
 	}
+	if o.keyLimits != "" {
+		limits, err := parseKeyLimits(o.keyLimits)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, credpool.WithKeyLimits(limits...))
+	}
 	return opts, nil
+}
+
+// perKeyFlag is a per-key flag that is set, and how many values it gives.
+type perKeyFlag struct {
+	name   string
+	values int
+}
+
+// perKeyFlags returns the per-key flags that give one value per key, for a
+// reload to say which no longer fits the keys: SetKeys would only name the
+// option. --key-limits with one pair is for every key, and fits any count.
+func (o *proxyOptions) perKeyFlags() []perKeyFlag {
+	var out []perKeyFlag
+	for _, f := range []struct{ name, value string }{
+		{"--groups", o.groups}, {"--tiers", o.tiers}, {"--weights", o.weights}, {"--key-limits", o.keyLimits},
+	} {
+		if n := len(list(f.value)); f.value != "" && (n > 1 || f.name != "--key-limits") {
+			out = append(out, perKeyFlag{name: f.name, values: n})
+		}
+	}
+	return out
+}
+
+// parseKeyLimits reads --key-limits: comma-separated in-flight/per-minute
+// pairs, 0 for no limit in either place. Both halves are required: a bare
+// number would leave the reader to guess which limit it is. An error names
+// the item's place and what is wrong with it, as parseEach does.
+func parseKeyLimits(s string) ([]credpool.KeyLimit, error) {
+	items := list(s)
+	out := make([]credpool.KeyLimit, len(items))
+	for i, item := range items {
+		inFlight, perMinute, ok := strings.Cut(item, "/")
+		if !ok {
+			return nil, usagef("--key-limits: item %d, %q, is not in-flight/per-minute, e.g. 8/500 (0 for no limit)", i+1, item)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(inFlight))
+		if err != nil || n < 0 || n > math.MaxInt32 {
+			return nil, usagef("--key-limits: item %d, %q: the in-flight count is not a whole number of 0 or more", i+1, item)
+		}
+		rate, err := strconv.ParseFloat(strings.TrimSpace(perMinute), 64)
+		if err != nil || !(rate >= 0) || math.IsInf(rate, 0) {
+			return nil, usagef("--key-limits: item %d, %q: the per-minute rate is not a number of 0 or more", i+1, item)
+		}
+		out[i] = credpool.KeyLimit{InFlight: n, PerMinute: rate}
+	}
+	return out, nil
 }
 
 // minRecheckEvery is the shortest --recheck-every, as credpool.WithRecheck
@@ -335,6 +408,17 @@ func runProxy(ctx context.Context, out output, args []string) error {
 		return err
 	}
 	defer p.Close()
+	// SIGHUP is heard from before the proxy says it serves: unheard, it
+	// would end the process. The reloader stops before the pool closes.
+	reloader, err := o.reloader(p, keys, cfg.Log)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stopReloads := reloader.start(ctx, hup)
+	defer stopReloads()
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
@@ -348,6 +432,9 @@ func runProxy(ctx context.Context, out output, args []string) error {
 	}
 	if o.recheckEvery > 0 {
 		attrs = append(attrs, slog.Duration("recheck_every", o.recheckEvery), slog.String("recheck", o.recheckMethod+" "+o.recheckURL))
+	}
+	if o.keys.file != "" {
+		attrs = append(attrs, slog.String("keys_file", o.keys.file), slog.Duration("keys_poll", keysPollEvery))
 	}
 	cfg.Log.Info("credpool proxy: serving", attrs...)
 	srv := newServer(p, cfg.Log)

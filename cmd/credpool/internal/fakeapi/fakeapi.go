@@ -66,7 +66,8 @@ type Seen struct {
 // Upstream is a fake OpenAI-style API. Each key answers as its name says;
 // any other key gets 401 invalid_api_key. /v1/stream sends server-sent
 // events: the first at once, the rest after Release. /v1/slow answers only
-// after Release. /v1/echo-key quotes the key it was sent (see echoKey).
+// after Release. /v1/echo-key quotes the key it was sent (see echoKey);
+// with ?slow, only after Release.
 // /v1/upload reads and discards its body, keeping only its length. Every
 // answer allows any web page to read it (CORSHeaders), as some APIs do.
 type Upstream struct {
@@ -134,6 +135,9 @@ func (u *Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		<-u.release
 		io.WriteString(w, ModelsBody)
 	case "/v1/echo-key":
+		if r.URL.Query().Has("slow") {
+			<-u.release
+		}
 		echoKey(w, r, key)
 	default:
 		io.WriteString(w, ModelsBody)

@@ -26,9 +26,10 @@ func (p *Server) scrubError(resp *http.Response) error {
 	if resp.StatusCode < http.StatusBadRequest {
 		return nil
 	}
+	scrub := p.scrub.Load() // one scrubber for the headers and the body
 	for _, values := range resp.Header {
 		for i, v := range values {
-			values[i] = p.scrub.String(v)
+			values[i] = scrub.String(v)
 		}
 	}
 	if resp.Body == nil || resp.Body == http.NoBody {
@@ -38,7 +39,7 @@ func (p *Server) scrubError(resp *http.Response) error {
 	if err != nil {
 		return err
 	}
-	resp.Body = p.scrub.reader(body)
+	resp.Body = scrub.reader(body)
 	resp.ContentLength = -1
 	resp.Header.Del("Content-Length")
 	return nil

@@ -39,6 +39,7 @@ const (
 // testProxy is a proxy on a loopback httptest server.
 type testProxy struct {
 	*httptest.Server
+	srv *Server // the proxy it serves
 }
 
 // newTestProxy starts a proxy in front of up with keys; token is the client
@@ -80,7 +81,7 @@ func startTestProxy(t *testing.T, up *fakeapi.Upstream, keys []string, token str
 		p.Close()
 		base.CloseIdleConnections()
 	})
-	return &testProxy{Server: srv}
+	return &testProxy{Server: srv, srv: p}
 }
 
 // do sends a request to the proxy with the given headers and returns the

@@ -7,7 +7,8 @@
 // status page and API, the key actions (reset, disable, enable) and metrics
 // it answers itself, and the guards that keep it from being an open relay.
 // The command parses the flags, loads the keys and runs the http.Server;
-// this package is the http.Handler it serves.
+// this package is the http.Handler it serves, and Server.SetKeys, through
+// which the command reloads the keys.
 package proxy
 
 import (
@@ -20,6 +21,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credpool/credpool"
@@ -50,7 +53,13 @@ type Server struct {
 	pool    *credpool.Transport
 	handler http.Handler
 	log     *slog.Logger
-	scrub   *scrubber // the pool's keys, for the errors handed over
+	// scrub holds every key the pool has had, for the errors handed over:
+	// SetKeys swaps in a new scrubber, and a body being scrubbed keeps the
+	// one it started with.
+	scrub atomic.Pointer[scrubber]
+
+	keysMu sync.Mutex        // held by SetKeys, so that two reloads do not interleave
+	known  map[string]string // every key the pool has had, current or removed, and its last label
 }
 
 // Interface checks.
@@ -101,7 +110,8 @@ func New(cfg Config, keys []string) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	p := &Server{pool: pool, log: cfg.Log, scrub: newScrubber(keys, labels(pool))}
+	p := &Server{pool: pool, log: cfg.Log, known: make(map[string]string, len(keys))}
+	p.learn(keys)
 	g := newGuard(cfg.Token)
 	mux := http.NewServeMux()
 	mux.Handle("/credpool/{$}", only(http.MethodGet, pageHandler()))
@@ -252,12 +262,12 @@ func (p *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		if !noKeys.SoonestReset.IsZero() {
 			w.Header().Set("Retry-After", retryAfter(noKeys.SoonestReset))
 		}
-		writeError(w, http.StatusServiceUnavailable, p.scrub.String(err.Error()), "no_usable_key")
+		writeError(w, http.StatusServiceUnavailable, p.scrub.Load().String(err.Error()), "no_usable_key")
 		return
 	}
 	// The library names keys by label; the scrub is for errors it did not
 	// write, such as a base transport's that quotes a URL.
-	msg := p.scrub.String(err.Error())
+	msg := p.scrub.Load().String(err.Error())
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "credpool proxy: upstream failed",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", msg))
 	writeError(w, http.StatusBadGateway, "credpool proxy: upstream failed: "+msg, "bad_gateway")
