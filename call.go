@@ -30,7 +30,7 @@ type call struct {
 	refreshed []int           // keys this request refreshed, once each
 	echo      *echo           // the caller's own words, read when a verdict would rest on words
 	waited    time.Duration   // time paused so far, against WithMaxWait
-	waits     int             // times no key was found and the call looked again, bar waits for room
+	waits     int             // looks for a key again without a wait: see waitForKey
 	worded    bool            // a key already paid for words in this request: see penalize
 	aff       *affinity       // the request's Pin or Session; nil for neither
 }

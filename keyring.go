@@ -49,9 +49,9 @@ func (t *Transport) pool() *pool {
 // Indexes and labels (Keys, StateChange, ResetKey) follow the new order.
 //
 // keys are checked as New checks them. opts describe the new keys as they
-// describe New's (WithGroups, WithTiers, WithWeights), one value per key; a
-// KeyOption not given keeps its last value, which must then still have one
-// value per key. On any error nothing changes. The keys added and removed are
+// describe New's (WithGroups, WithTiers, WithWeights, WithKeyLimits); a
+// KeyOption not given keeps its last value, which must then still fit the
+// new keys. On any error nothing changes. The keys added and removed are
 // logged, by label, at Info.
 func (t *Transport) SetKeys(keys []string, opts ...KeyOption) error {
 	if t.pool() == nil {

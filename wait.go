@@ -70,8 +70,6 @@ func (c *call) waitForKey(ctx context.Context) (step, error) {
 		return again, nil // a cooldown ended, or room was made, since acquire looked
 	case c.pinned():
 		return c.pinFailed()
-	}
-	switch {
 	case noKeys.SoonestReset.IsZero(), noKeys.SoonestReset.Sub(now) > c.waitLeft():
 		return c.noKey(ctx, noKeys)
 	}
