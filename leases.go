@@ -70,15 +70,18 @@ func (p *pool) current(l lease) bool { return p.hot[l.index].id.Load() == l.id }
 // time only when some key cools, so a healthy pool's success path reads no
 // clock.
 //
-// For every strategy but LeastUsed, a choice while no cooldown has ended
-// takes no lock: it reads the published roster.
+// For every strategy but LeastUsed, and without WithKeyLimits, a choice while
+// no cooldown has ended takes no lock: it reads the published roster.
 func (p *pool) acquire(avoid int, now func() time.Time) (l lease, revived []StateChange, ok bool) {
-	if r, ok := p.picker.(*roster); ok && p.limits == nil {
+	if r := p.lockFree; r != nil {
 		if soonest := p.soonest.Load(); soonest == 0 || now().UnixNano() < soonest {
 			if i := r.pick(avoid); i >= 0 {
 				return p.lease(i), nil, true
 			}
 		}
+	}
+	if p.limits == nil {
+		return p.acquireLocked(now, func() int { return p.picker.pick(avoid) })
 	}
 	return p.acquireLocked(now, func() int { return p.pickWithRoom(avoid, now) })
 }

@@ -25,7 +25,7 @@ import (
 // once by the caller at the edge (as golang.org/x/time/rate does), so the
 // pool itself never reads the clock.
 type pool struct {
-	// Immutable after newPool.
+	// Immutable once the pool serves (inherit sets room and kick before).
 	strategy    Strategy
 	cooldown    map[Reason]time.Duration // WithCooldown, by reason
 	maxCooldown time.Duration            // WithMaxCooldown: no cooldown is longer
@@ -36,6 +36,7 @@ type pool struct {
 	limits      []*limiter               // each key's WithKeyLimits; nil for none
 	room        *room                    // wakes the requests waiting for room under limits
 	kick        chan struct{}            // tells the store's writer there are records; nil without a Store
+	lockFree    *roster                  // the picker, when a choice may skip the lock (see acquire); nil otherwise
 
 	mu      sync.Mutex
 	slots   []slot
@@ -114,6 +115,9 @@ func newPool(keys []string, cfg *config) *pool {
 		p.pending, p.kick = map[string]Record{}, make(chan struct{}, 1)
 	}
 	p.picker = newPicker(p.strategy, len(p.slots), cfg.tiers, cfg.weights)
+	if r, ok := p.picker.(*roster); ok && p.limits == nil {
+		p.lockFree = r
+	}
 	p.cooling = coolingHeap{pos: filled(len(p.slots)), slots: p.slots}
 	for i := range p.slots {
 		p.picker.add(i)
