@@ -7,7 +7,7 @@ import (
 )
 
 // Refresher returns a fresh credential for the key at index (its position in
-// the slice given to New), such as a new OAuth access token. It is called
+// the slice given to New, or to the last SetKeys), such as a new OAuth access token. It is called
 // with no lock held, at most once at a time per key, and with the context of
 // the request that needs it.
 type Refresher func(ctx context.Context, index int) (string, error)

@@ -64,7 +64,7 @@ type KeyStatus struct {
 // StateChange describes a key moving from one state to another. It is passed
 // to the WithOnStateChange callback and logged through WithLogger.
 type StateChange struct {
-	Index   int       // position of the key in the slice given to New
+	Index   int       // position of the key in the slice given to New, or to the last SetKeys
 	Label   string    // redacted label of the key
 	From    State     // state before the change
 	To      State     // state after the change

@@ -124,7 +124,8 @@ func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 // errNotNew is the error of a Transport that New did not make.
 var errNotNew = errors.New("credpool: Transport not made by New")
 
-// Keys returns a snapshot of every key, in the order given to New.
+// Keys returns a snapshot of every key, in the order given to New, or to the
+// last SetKeys.
 func (t *Transport) Keys() []KeyStatus {
 	if t.pool() == nil {
 		return nil
