@@ -48,6 +48,7 @@ type keyReloader struct {
 	perKey []perKeyFlag         // the same, to name the flag a new count does not fit
 	log    *slog.Logger
 
+	seen    os.FileInfo // the file at the last poll; nil if it could not be stat'ed
 	stat    os.FileInfo // the file at the last poll that read it; nil if it could not be stat'ed
 	readAt  time.Time   // when that poll read it
 	last    [32]byte    // the outcome of the last read (the keys, or the error): a poll says nothing new twice
@@ -118,11 +119,19 @@ func (r *keyReloader) hangup() {
 	r.reload(triggerHUP)
 }
 
-// poll reloads the file if it may have changed since the last poll: its
+// poll reloads the file if it may have changed since the last read: its
 // identity, size, mode or modification time differ, or it was read too soon
-// after its last change to tell (racyWindow).
+// after its last change to tell (racyWindow). A file whose stat changed since
+// the previous poll waits for the next: one being written in place (by a
+// shell's redirection, say) is read once it has stopped changing, never half
+// written.
 func (r *keyReloader) poll() {
 	fi, err := os.Stat(r.file)
+	settled := err == nil && r.seen != nil && sameFile(fi, r.seen)
+	r.seen = fi
+	if err == nil && !settled {
+		return
+	}
 	if err == nil && r.stat != nil && sameFile(fi, r.stat) && r.readAt.Sub(fi.ModTime()) > racyWindow {
 		return
 	}

@@ -133,11 +133,11 @@ func TestReloadFileRewrite(t *testing.T) {
 	assert.Equal(t, "sk-…GOOD", label)
 	require.Equal(t, []string{"sk-…REVK dead", "sk-…GOOD ok"}, p.states(t))
 
-	p.r.poll()
+	p.r.settledPoll()
 	assert.NotContains(t, p.logs.String(), "credpool proxy: keys", "a poll of an unchanged file says nothing")
 
 	writeKeys(t, p.file, fakeapi.RevokedKey, fakeapi.Good2Key)
-	p.r.poll()
+	p.r.settledPoll()
 	logs := p.logs.String()
 	assert.Contains(t, logs, logReplaced+" keys=2 added=[sk-…GD02] removed=[sk-…GOOD]")
 	assert.Contains(t, logs, logReloaded+" trigger=file_change file="+p.file+" keys=2")
@@ -152,7 +152,7 @@ func TestReloadFileRewrite(t *testing.T) {
 	assert.Equal(t, []string{fakeapi.Good2Key, fakeapi.Good2Key, fakeapi.Good2Key, fakeapi.Good2Key}, sentWith(p.up, from),
 		"neither the removed key nor the dead one is sent")
 
-	p.r.poll()
+	p.r.settledPoll()
 	assert.Equal(t, 1, strings.Count(p.logs.String(), logReloaded), "a poll after the reload says nothing")
 }
 
@@ -216,8 +216,8 @@ func TestReloadRefusesBadFile(t *testing.T) {
 			require.Equal(t, http.StatusOK, code)
 
 			tc.spoil(t, p.file)
-			p.r.poll()
-			p.r.poll()
+			p.r.settledPoll()
+			p.r.settledPoll()
 			logs := p.logs.String()
 			assert.Equal(t, 1, strings.Count(logs, logRefused), "logged once, however many polls see it: %s", logs)
 			assert.Contains(t, logs, "level=WARN "+logRefused+" trigger=file_change file="+p.file)
@@ -237,7 +237,7 @@ func TestReloadRefusesBadFile(t *testing.T) {
 				require.NoError(t, os.Remove(p.file))
 			}
 			writeKeys(t, p.file, fakeapi.RevokedKey, fakeapi.Good2Key)
-			p.r.poll()
+			p.r.settledPoll()
 			assert.Contains(t, p.logs.String(), logReloaded)
 			assert.Equal(t, []string{"sk-…REVK dead", "sk-…GD02 ok"}, p.states(t), "a good file is taken again")
 		})
@@ -265,7 +265,7 @@ func TestReloadPerKeyFlagsMismatch(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			p := newReloadProxy(t, []string{fakeapi.GoodKey, fakeapi.Good2Key}, tc.args...)
 			writeKeys(t, p.file, fakeapi.GoodKey, fakeapi.Good2Key, fakeapi.LimitedKey)
-			p.r.poll()
+			p.r.settledPoll()
 			logs := p.logs.String()
 			if tc.flag == "" {
 				assert.Contains(t, logs, logReloaded)
@@ -280,7 +280,7 @@ func TestReloadPerKeyFlagsMismatch(t *testing.T) {
 
 			// The same count is reloaded, with the flags' values again.
 			writeKeys(t, p.file, fakeapi.Good2Key, fakeapi.RevokedKey)
-			p.r.poll()
+			p.r.settledPoll()
 			assert.Contains(t, p.logs.String(), logReplaced+" keys=2 added=[sk-…REVK] removed=[sk-…GOOD]")
 			assert.Equal(t, []string{"sk-…GD02 ok", "sk-…REVK ok"}, p.states(t))
 		})
@@ -306,22 +306,22 @@ func TestSIGHUPWithKeysFromEnv(t *testing.T) {
 // stat is unchanged, is not read.
 func TestPollRereadsRacyFile(t *testing.T) {
 	p := newReloadProxy(t, []string{fakeapi.GoodKey})
-	p.r.poll()
+	p.r.settledPoll()
 	require.NotNil(t, p.r.stat)
 
 	// The same size and time, as a coarse clock shows a second write.
 	require.NoError(t, os.WriteFile(p.file, []byte(strings.Replace(readFile(t, p.file), fakeapi.GoodKey, fakeapi.Good2Key, 1)), 0o600))
 	require.NoError(t, os.Chtimes(p.file, p.r.stat.ModTime(), p.r.stat.ModTime()))
-	p.r.poll()
+	p.r.settledPoll()
 	assert.Contains(t, p.logs.String(), logReplaced+" keys=1 added=[sk-…GD02] removed=[sk-…GOOD]", "a racy file is read again")
 
 	// Once the file is older than the window, an unchanged stat is trusted.
 	old := time.Now().Add(-time.Hour)
 	require.NoError(t, os.Chtimes(p.file, old, old))
-	p.r.poll() // reads: the time changed
+	p.r.settledPoll() // reads: the time changed
 	require.NoError(t, os.WriteFile(p.file, []byte(strings.Replace(readFile(t, p.file), fakeapi.Good2Key, fakeapi.GoodKey, 1)), 0o600))
 	require.NoError(t, os.Chtimes(p.file, old, old))
-	p.r.poll()
+	p.r.settledPoll()
 	assert.Equal(t, 1, strings.Count(p.logs.String(), logReplaced), "an unchanged stat of an old file is not read")
 	p.r.hangup()
 	assert.Equal(t, 2, strings.Count(p.logs.String(), logReplaced), "SIGHUP reads it whatever its stat")
@@ -418,4 +418,31 @@ func TestKeyLimitsReachThePool(t *testing.T) {
 			assert.ElementsMatch(t, tc.want, sent)
 		})
 	}
+}
+
+// settledPoll polls twice, as two ticks do: the first poll after a change
+// sees it, and the second reads the file, which has stopped changing.
+func (r *keyReloader) settledPoll() {
+	r.poll()
+	r.poll()
+}
+
+// TestPollWaitsForTheFileToSettle: a file that changed since the last poll
+// is not read until a poll finds it unchanged, so a file being written in
+// place is never read half written.
+func TestPollWaitsForTheFileToSettle(t *testing.T) {
+	p := newReloadProxy(t, []string{fakeapi.GoodKey})
+	p.r.settledPoll()
+	f, err := os.OpenFile(p.file, os.O_WRONLY|os.O_TRUNC, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(fakeapi.Good2Key[:10]) // a shell's redirection, caught in the middle
+	require.NoError(t, err)
+	p.r.poll()
+	assert.NotContains(t, p.logs.String(), "credpool proxy: keys", "a file that just changed is not read")
+	_, err = f.WriteString(fakeapi.Good2Key[10:] + "\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	p.r.settledPoll()
+	assert.Contains(t, p.logs.String(), logReplaced+" keys=1 added=[sk-…GD02] removed=[sk-…GOOD]", "read once written whole")
+	assert.NotContains(t, p.logs.String(), "not reloaded", "the half-written file was never read")
 }
