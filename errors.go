@@ -20,8 +20,8 @@ var ErrInvalidKey = errors.New("credpool: invalid key")
 // refuses, such as a negative limit or a nil base transport.
 var ErrInvalidOption = errors.New("credpool: invalid option")
 
-// KeyError reports a key that New or SetKeys refused. It names the key by its index in
-// the slice given to New or SetKeys and never contains the key.
+// KeyError reports a key that New or SetKeys refused. It names the key by
+// its index in the slice given to them and never contains the key.
 type KeyError struct {
 	Index   int    // position of the key in the slice given to New or SetKeys
 	Problem string // what is wrong with it, e.g. "is empty"

@@ -32,11 +32,10 @@ type KeyLimit struct {
 
 // WithKeyLimits keeps each key under its limit: one KeyLimit for every key,
 // or one per key, in the order of the keys; none removes the limits (for
-// SetKeys). A request goes to a key with
-// room, by the pool's strategy and tiers (a higher tier takes the overflow
-// of a full lower one); when every usable key is full, it waits for room
-// within WithMaxWait and its context, and then fails with a *NoKeysError
-// that counts the full keys (AtLimit).
+// SetKeys). A request goes to a key with room, by the pool's strategy and
+// tiers (a higher tier takes the overflow of a full lower one); when every
+// usable key is full, it waits for room within WithMaxWait and its context,
+// and then fails with a *NoKeysError that counts the full keys (AtLimit).
 //
 // The limits are local to the Transport: with a Store, states are shared
 // but each replica counts its own requests, so give each replica its share

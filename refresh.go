@@ -7,9 +7,9 @@ import (
 )
 
 // Refresher returns a fresh credential for the key at index (its position in
-// the slice given to New, or to the last SetKeys), such as a new OAuth access token. It is called
-// with no lock held, at most once at a time per key, and with the context of
-// the request that needs it.
+// the slice given to New, or to the last SetKeys), such as a new OAuth access
+// token. It is called with no lock held, at most once at a time per key, and
+// with the context of the request that needs it.
 type Refresher func(ctx context.Context, index int) (string, error)
 
 // WithRefresh makes the keys refreshable credentials. When a key is rejected
