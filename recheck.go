@@ -57,7 +57,8 @@ const recheckTimeout = 30 * time.Second
 func (t *Transport) checkRecheck() error {
 	req, _ := http.NewRequest(t.cfg.recheck.method, t.cfg.recheck.url, nil) // checked by WithRecheck
 	if !t.keyed(req) {
-		return fmt.Errorf("%w: WithRecheck: %s is not a host the keys are sent to (WithHosts)", ErrInvalidOption, req.URL.Host)
+		return fmt.Errorf("%w: WithRecheck: %s is not a host the keys are sent to (WithHosts)",
+			ErrInvalidOption, req.URL.Host)
 	}
 	return nil
 }

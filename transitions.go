@@ -87,7 +87,8 @@ func (p *pool) coolGroup(i int, until time.Time, status int, now time.Time, chan
 	for j := range p.slots {
 		s := &p.slots[j]
 		from := s.stateAt(now)
-		if j == i || p.groups[j] != g || from != StateOK && from != StateExhausted || from == StateExhausted && !until.After(s.resetAt) {
+		joins := from == StateOK || from == StateExhausted && until.After(s.resetAt) // dead and disabled keys stay so
+		if j == i || p.groups[j] != g || !joins {
 			continue
 		}
 		s.reason = ReasonBilling
