@@ -54,10 +54,7 @@ const (
 // an attempt can meet is outcome's.
 func (c *call) run() (*http.Response, error) {
 	limit := len(c.pool.slots) + c.t.cfg.maxRetries + 1
-	for c.attempts < limit && c.waits <= limit {
-		if p := c.t.pool(); p != c.pool {
-			c.pool, c.avoid = p, -1 // SetKeys replaced the keys: the rest of the call uses the new ones
-		}
+	for ; c.attempts < limit && c.waits <= limit; c.followKeys() {
 		var l lease
 		var revived []StateChange
 		var ok bool
@@ -121,6 +118,15 @@ func (c *call) run() (*http.Response, error) {
 func (c *call) released(l lease) {
 	if c.pool.limits != nil {
 		c.pool.release(l.index)
+	}
+}
+
+// followKeys moves the call to the current generation of keys before it
+// looks for a key again, should SetKeys have replaced them: the first look
+// uses the one RoundTrip read.
+func (c *call) followKeys() {
+	if p := c.t.pool(); p != c.pool {
+		c.pool, c.avoid = p, -1
 	}
 }
 
@@ -337,7 +343,7 @@ func (c *call) handBack() (*http.Response, error) {
 		c.last = nil
 		return resp, nil
 	}
-	noKeys, _ := c.pool.exhausted(time.Now(), -1)
+	noKeys := c.pool.exhausted(time.Now(), -1)
 	return nil, noKeys
 }
 

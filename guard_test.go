@@ -55,7 +55,7 @@ func testOutageGuardKeepsLastKey(t *testing.T) {
 	status, _ = get(t, tr, p.URL)
 	assert.Equal(t, 200, status)
 	assert.Equal(t, StateOK, tr.Keys()[2].State)
-	nk, _ = tr.pool().exhausted(time.Now(), -1)
+	nk = tr.pool().exhausted(time.Now(), -1)
 	assert.Empty(t, nk.Suspect)
 }
 

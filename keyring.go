@@ -15,7 +15,7 @@ import (
 // request sees the old keys or the new ones, never a moment with none. The
 // generation it replaced is retired, not torn down: its attempts in flight
 // finish, and what they learn of a key that stayed is handed on (see
-// handOff).
+// lockFor).
 
 // keyring holds the pool's current generation of keys.
 type keyring struct {
@@ -122,7 +122,7 @@ func (t *Transport) nextPool(old *pool, keys []string, opts []KeyOption) (*pool,
 
 // inherit carries over from old, the generation p replaces, the state of
 // every key that stays, and retires old: from then on, old hands on what
-// its attempts in flight learn of those keys (see handOff), and its waiting
+// its attempts in flight learn of those keys (see lockFor), and its waiting
 // requests wake to find p. It returns the labels of the keys added and
 // removed, and the attempts sent with the removed ones.
 func (p *pool) inherit(old *pool) (added, removed []string, dropped uint64) {
@@ -130,7 +130,7 @@ func (p *pool) inherit(old *pool) (added, removed []string, dropped uint64) {
 	defer old.mu.Unlock()
 	p.mu.Lock()
 	defer p.unlock()
-	p.room = old.room // requests wait for room in any generation
+	p.waiters = old.waiters // a request waiting in old is woken by a change in p
 	if p.pending != nil {
 		p.kick = old.kick // the store's writer listens on it
 	}
@@ -184,22 +184,24 @@ func (p *pool) take(j int, old *pool, i int) {
 	}
 }
 
-// handOff is called with p's lock held by a method that is given a lease on
-// p. While p is the current generation, it returns done false and the lock
-// still held. Once SetKeys has replaced p, it releases the lock and returns
-// done true, with the generation that replaced p and l's place in it, or a
-// nil next if l's key was removed: what an attempt in flight learns of a key
-// that stayed goes to where the key is now.
-func (p *pool) handOff(l lease) (next *pool, nl lease, done bool) {
-	if p.next == nil {
-		return nil, l, false
+// lockFor locks the generation that holds l's key now, and returns it with l
+// as a lease on it: p while p is current, else the generation that replaced
+// it, where the key may sit at another index, so that what an attempt in
+// flight learns of its key goes to where the key is. ok is false, and no
+// lock is held, if SetKeys removed the key. Every method given a lease
+// locks through it.
+func (p *pool) lockFor(l lease) (_ *pool, _ lease, ok bool) {
+	for {
+		p.mu.Lock()
+		if p.next == nil {
+			return p, l, true
+		}
+		p.mu.Unlock() // next and moved never change once set
+		if l.index = p.moved[l.index]; l.index < 0 {
+			return nil, l, false
+		}
+		p = p.next
 	}
-	p.mu.Unlock()
-	j := p.moved[l.index]
-	if j < 0 {
-		return nil, l, true
-	}
-	return p.next, lease{index: j, id: l.id}, true
 }
 
 // preload loads, from the store, the state of the keys of next that old does

@@ -4,7 +4,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -122,41 +121,8 @@ func (l *limiter) roomAt(now time.Time) (at time.Time, full bool) {
 func (p *pool) release(i int) {
 	if l := p.limits[i]; l.limit.InFlight > 0 {
 		l.inFlight.Add(-1)
-		p.room.wake()
+		p.waiters.wake()
 	}
-}
-
-// room wakes the requests waiting for room under WithKeyLimits, in whatever
-// generation of keys they wait (see SetKeys), when a place in flight is
-// released, a key comes back or the keys change. It is one per Transport.
-type room struct {
-	waiting atomic.Int32 // requests waiting: a release with none to wake takes no lock
-	mu      sync.Mutex
-	freed   chan struct{} // closed (and replaced) on each wake
-}
-
-func newRoom() *room { return &room{freed: make(chan struct{})} }
-
-// enter counts a waiter in and returns the channel that wakes it; the waiter
-// looks for room once more after it, then waits, then calls leave.
-func (r *room) enter() <-chan struct{} {
-	r.waiting.Add(1)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.freed
-}
-
-func (r *room) leave() { r.waiting.Add(-1) }
-
-// wake wakes every waiter.
-func (r *room) wake() {
-	if r.waiting.Load() == 0 {
-		return
-	}
-	r.mu.Lock()
-	close(r.freed)
-	r.freed = make(chan struct{})
-	r.mu.Unlock()
 }
 
 // heldBody is the body of a response that holds its key's place in flight

@@ -121,19 +121,17 @@ type keySpec struct {
 // name one for every key.
 func (c *config) checkPerKey(keys int) error {
 	for _, o := range []struct {
-		name string
-		n    int
-		set  bool
+		name      string
+		n         int
+		set       bool
+		oneForAll bool // a single value stands for every key
 	}{
 		{name: "WithGroups", n: len(c.groups), set: c.groups != nil},
 		{name: "WithTiers", n: len(c.tiers), set: c.tiers != nil},
 		{name: "WithWeights", n: len(c.weights), set: c.weights != nil},
-		{name: "WithKeyLimits", n: len(c.limits), set: c.limits != nil},
+		{name: "WithKeyLimits", n: len(c.limits), set: c.limits != nil, oneForAll: true},
 	} {
-		if o.name == "WithKeyLimits" && o.n == 1 {
-			continue // one limit for every key
-		}
-		if o.set && o.n != keys {
+		if o.set && o.n != keys && !(o.oneForAll && o.n == 1) {
 			return fmt.Errorf("%w: %s: %d values for %d keys", ErrInvalidOption, o.name, o.n, keys)
 		}
 	}

@@ -25,7 +25,7 @@ import (
 // once by the caller at the edge (as golang.org/x/time/rate does), so the
 // pool itself never reads the clock.
 type pool struct {
-	// Immutable once the pool serves (inherit sets room and kick before).
+	// Immutable once the pool serves (inherit sets waiters and kick before).
 	strategy    Strategy
 	cooldown    map[Reason]time.Duration // WithCooldown, by reason
 	maxCooldown time.Duration            // WithMaxCooldown: no cooldown is longer
@@ -34,7 +34,7 @@ type pool struct {
 	byLabel     map[string]int           // key index by label, for Pin
 	groups      []int                    // each key's quota group (WithGroups); -1 for none
 	limits      []*limiter               // each key's WithKeyLimits; nil for none
-	room        *room                    // wakes the requests waiting for room under limits
+	waiters     *waker                   // wakes the requests waiting for a key or for room (see wait.go)
 	kick        chan struct{}            // tells the store's writer there are records; nil without a Store
 	lockFree    *roster                  // the picker, when a choice may skip the lock (see acquire); nil otherwise
 
@@ -42,7 +42,6 @@ type pool struct {
 	slots   []slot
 	picker  picker            // the usable keys, by strategy; never replaced after newPool
 	cooling coolingHeap       // the cooling keys, soonest reset first
-	wake    chan struct{}     // closed (and replaced) when Reset or the store makes keys usable
 	burst   int               // keys killed since the last success: see guard.go
 	suspect string            // why the outage guard held back the last kill
 	pending map[string]Record // records owed to the store, by fingerprint; nil without a Store
@@ -90,13 +89,12 @@ func newPool(keys []string, cfg *config) *pool {
 		maxCooldown: cfg.maxCooldown,
 		slots:       make([]slot, len(keys)),
 		hot:         make([]hot, len(keys)),
-		wake:        make(chan struct{}),
 		byLabel:     make(map[string]int, len(keys)),
 		spec:        cfg.keySpec,
 		byFP:        make(map[string]int, len(keys)),
 		groups:      groupIDs(cfg.groups, len(keys)),
 		limits:      newLimiters(cfg.limits, len(keys)),
-		room:        newRoom(),
+		waiters:     newWaker(),
 	}
 	for i, l := range labels(keys) {
 		p.byLabel[l] = i
@@ -205,11 +203,10 @@ func (p *pool) statusOf(i int, now time.Time) KeyStatus {
 	return k
 }
 
-// exhausted counts the keys per state at now, to say why no key is usable,
-// and returns a channel closed when a Reset makes keys usable again, so a
-// waiting request can stop waiting. With only >= 0, it counts that key
-// alone: a pinned request's, or a session's.
-func (p *pool) exhausted(now time.Time, only int) (*NoKeysError, <-chan struct{}) {
+// exhausted counts the keys per state at now, to say why no key is usable.
+// With only >= 0, it counts that key alone: a pinned request's, or a
+// session's.
+func (p *pool) exhausted(now time.Time, only int) *NoKeysError {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := &NoKeysError{Suspect: p.suspect}
@@ -233,7 +230,7 @@ func (p *pool) exhausted(now time.Time, only int) (*NoKeysError, <-chan struct{}
 			p.full(i, now, e)
 		}
 	}
-	return e, p.wake
+	return e
 }
 
 // full counts key i in e.AtLimit if it is usable but at its limit at now,
@@ -253,9 +250,4 @@ func (p *pool) full(i int, now time.Time, e *NoKeysError) {
 }
 
 // wakeWaiters wakes the requests waiting for a key: one may be usable now.
-// The caller holds the lock.
-func (p *pool) wakeWaiters() {
-	close(p.wake)
-	p.wake = make(chan struct{})
-	p.room.wake()
-}
+func (p *pool) wakeWaiters() { p.waiters.wake() }

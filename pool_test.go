@@ -39,7 +39,7 @@ func TestViewsReadTheStateAtNow(t *testing.T) {
 			assert.Equal(t, tc.wantReset, keys[0].ResetAt)
 			assert.Equal(t, ReasonRateLimit, keys[0].Reason, "the reason stays until a success or Reset")
 			assert.Equal(t, StateDead, keys[1].State)
-			noKeys, _ := p.exhausted(tc.at, -1)
+			noKeys := p.exhausted(tc.at, -1)
 			assert.Equal(t, tc.noKeys, *noKeys)
 		})
 	}

@@ -38,15 +38,16 @@ func WithRecheck(every time.Duration, method, url string) Option {
 		case req.URL.User != nil:
 			c.invalid("WithRecheck: %s holds credentials: the re-check carries the key it checks", req.URL.Redacted())
 		default:
-			c.recheck = &recheckSpec{every: every, method: method, url: url}
+			c.recheck = &recheckSpec{every: every, req: req}
 		}
 	})
 }
 
-// recheckSpec is WithRecheck's request and schedule.
+// recheckSpec is WithRecheck's schedule, and its request, which each
+// re-check sends a copy of.
 type recheckSpec struct {
-	every       time.Duration
-	method, url string
+	every time.Duration
+	req   *http.Request
 }
 
 // recheckTimeout bounds one re-check, so that a provider that never answers
@@ -55,8 +56,7 @@ const recheckTimeout = 30 * time.Second
 
 // checkRecheck refuses a re-check to a host the keys are not meant for.
 func (t *Transport) checkRecheck() error {
-	req, _ := http.NewRequest(t.cfg.recheck.method, t.cfg.recheck.url, nil) // checked by WithRecheck
-	if !t.keyed(req) {
+	if req := t.cfg.recheck.req; !t.keyed(req) {
 		return fmt.Errorf("%w: WithRecheck: %s is not a host the keys are sent to (WithHosts)",
 			ErrInvalidOption, req.URL.Host)
 	}
@@ -136,11 +136,7 @@ func (t *Transport) sendRecheck(ctx context.Context, l lease) (status int, err e
 			err = &baseFault{fmt.Sprintf("base RoundTripper panicked: %v", p)}
 		}
 	}()
-	spec := t.cfg.recheck
-	req, err := http.NewRequestWithContext(ctx, spec.method, spec.url, nil)
-	if err != nil {
-		return 0, err
-	}
+	req := t.cfg.recheck.req.Clone(ctx)
 	for name, values := range t.cfg.recheckHeader {
 		req.Header[name] = values
 	}

@@ -60,14 +60,14 @@ func (c *call) refresh(l lease, v verdict) (retry bool, _ error) {
 		err = errors.New("the new key " + problem)
 	}
 	if err != nil {
-		c.pool.endRefresh(l.index, "")
+		c.pool.endRefresh(l, "")
 		label := c.pool.slots[l.index].label
 		msg := scrubber(label, l.value()[0][len(c.t.cfg.prefix):], token).Replace(err.Error())
 		c.t.cfg.logger.WarnContext(ctx, "credpool: refresh failed",
 			"key", label, "index", l.index, "error", redactTokens(msg))
 		return false, nil
 	}
-	c.pool.endRefresh(l.index, c.t.cfg.prefix+token)
+	c.pool.endRefresh(l, c.t.cfg.prefix+token)
 	return true, nil
 }
 
@@ -93,18 +93,18 @@ func (p *pool) startRefresh(l lease) (done <-chan struct{}, lead bool) {
 // endRefresh ends a refresh: with the new header value on success, which
 // makes verdicts on attempts sent with the old one stale, or with "" when the
 // refresh failed. It wakes the requests waiting for it.
-func (p *pool) endRefresh(i int, header string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := &p.slots[i]
+func (p *pool) endRefresh(l lease, header string) {
 	if header != "" {
-		p.renew(i, header)
-		if p.next != nil && p.moved[i] >= 0 { // SetKeys replaced the keys while the refresh ran
-			p.next.mu.Lock()
-			p.next.renew(p.moved[i], header)
-			p.next.mu.Unlock()
+		// In the generation that holds the key now, should SetKeys have
+		// replaced p while the refresh ran.
+		if q, ql, ok := p.lockFor(l); ok {
+			q.renew(ql.index, header)
+			q.mu.Unlock()
 		}
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.slots[l.index]
 	close(s.refreshing)
 	s.refreshing = nil
 }

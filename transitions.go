@@ -31,12 +31,9 @@ func (p *pool) revive(now time.Time) []StateChange {
 // silently. A billing verdict whose evidence is account-wide cools the key's
 // quota group with it (see WithGroups), and returns their changes too.
 func (p *pool) fail(l lease, v verdict, status int, now time.Time) []StateChange {
-	p.mu.Lock()
-	if next, nl, done := p.handOff(l); done {
-		if next == nil {
-			return nil
-		}
-		return next.fail(nl, v, status, now)
+	p, l, ok := p.lockFor(l)
+	if !ok {
+		return nil
 	}
 	defer p.unlock()
 	s := &p.slots[l.index]
@@ -142,11 +139,8 @@ func (p *pool) forgive(i int) {
 
 // failTransient records a failed attempt that is not the key's fault.
 func (p *pool) failTransient(l lease) {
-	p.mu.Lock()
-	if next, nl, done := p.handOff(l); done {
-		if next != nil {
-			next.failTransient(nl)
-		}
+	p, l, ok := p.lockFor(l)
+	if !ok {
 		return
 	}
 	p.slots[l.index].failures++
@@ -174,12 +168,9 @@ func (p *pool) succeed(l lease, remaining int64, known bool) {
 // word that it has nothing left (proactive steering). It returns the change,
 // if any.
 func (p *pool) cool(l lease, until, now time.Time) (StateChange, bool) {
-	p.mu.Lock()
-	if next, nl, done := p.handOff(l); done {
-		if next == nil {
-			return StateChange{}, false
-		}
-		return next.cool(nl, until, now)
+	p, l, ok := p.lockFor(l)
+	if !ok {
+		return StateChange{}, false
 	}
 	defer p.unlock()
 	s := &p.slots[l.index]
@@ -263,12 +254,9 @@ func (p *pool) enable(i int) []StateChange {
 // as l, succeeded (see recheck.go). A key reset, refreshed, disabled or
 // revived since l was taken is left as it is.
 func (p *pool) recheckPassed(l lease) []StateChange {
-	p.mu.Lock()
-	if next, nl, done := p.handOff(l); done {
-		if next == nil {
-			return nil
-		}
-		return next.recheckPassed(nl)
+	p, l, ok := p.lockFor(l)
+	if !ok {
+		return nil
 	}
 	defer p.unlock()
 	if !p.current(l) || p.slots[l.index].state != StateDead {

@@ -151,7 +151,7 @@ func (t Transport) String() string {
 	if t.pool() == nil {
 		return "credpool.Transport{not made by New}"
 	}
-	n, _ := t.pool().exhausted(time.Now(), -1)
+	n := t.pool().exhausted(time.Now(), -1)
 	return fmt.Sprintf("credpool.Transport{keys: %d, ok: %d, exhausted: %d, dead: %d, disabled: %d, strategy: %s}",
 		n.OK+n.Exhausted+n.Dead+n.Disabled, n.OK, n.Exhausted, n.Dead, n.Disabled, t.cfg.strategy)
 }

@@ -3,6 +3,8 @@ package credpool
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -53,6 +55,8 @@ func (c *call) backOff(ctx context.Context, hint time.Duration) (step, error) {
 // (c.waits): a wait is bounded by WithMaxWait, and may end early many times
 // over, woken by each SetKeys or Reset, without being a loop.
 func (c *call) waitForKey(ctx context.Context) (step, error) {
+	wake := c.pool.waiters.enter()
+	defer c.pool.waiters.leave()
 	now := time.Now()
 	only := -1
 	if c.aff != nil {
@@ -61,10 +65,10 @@ func (c *call) waitForKey(ctx context.Context) (step, error) {
 	if c.pinned() && only < 0 {
 		return c.pinFailed()
 	}
-	noKeys, wake := c.pool.exhausted(now, only)
+	noKeys := c.pool.exhausted(now, only)
 	switch {
 	case noKeys.AtLimit > 0 && noKeys.AtLimit == noKeys.OK:
-		return c.waitForRoom(ctx, noKeys, now, only)
+		return c.waitForRoom(ctx, noKeys, now, wake)
 	case noKeys.OK > 0:
 		c.waits++
 		return again, nil // a cooldown ended, or room was made, since acquire looked
@@ -88,13 +92,7 @@ func (c *call) waitForKey(ctx context.Context) (step, error) {
 // deadline; the call then goes again. A wait for room is bounded by time,
 // not counted: under load, a request may be woken by a release that another
 // takes first, and wait again.
-func (c *call) waitForRoom(ctx context.Context, noKeys *NoKeysError, now time.Time, only int) (step, error) {
-	wake := c.pool.room.enter()
-	defer c.pool.room.leave()
-	if latest, _ := c.pool.exhausted(now, only); latest.AtLimit < latest.OK {
-		c.waits++ // room was made before this request listened for it
-		return again, nil
-	}
+func (c *call) waitForRoom(ctx context.Context, noKeys *NoKeysError, now time.Time, wake <-chan struct{}) (step, error) {
 	d := c.waitLeft()
 	if !noKeys.roomAt.IsZero() {
 		d = min(d, noKeys.roomAt.Sub(now))
@@ -136,6 +134,42 @@ func (c *call) sleep(ctx context.Context, d time.Duration, wake <-chan struct{})
 // every pause counts against it, so that a request meeting one cooling key
 // after another never waits more than that in all.
 func (c *call) waitLeft() time.Duration { return max(c.t.cfg.maxWait-c.waited, 0) }
+
+// waker wakes the requests waiting for a key, or for room under
+// WithKeyLimits, whenever one may have come: a cooldown ended early (Reset,
+// the store), a place in flight was released, or SetKeys replaced the keys.
+// It is one per Transport, shared by every generation of its keys, so a
+// request waiting in one generation is woken by a change in the next.
+type waker struct {
+	waiting atomic.Int32 // requests waiting: a wake with none to wake takes no lock
+	mu      sync.Mutex
+	woken   chan struct{} // closed (and replaced) on each wake
+}
+
+func newWaker() *waker { return &waker{woken: make(chan struct{})} }
+
+// enter counts a waiter in and returns the channel that wakes it. The waiter
+// reads the pool's state after enter, so a change it does not see wakes it;
+// it calls leave when it stops waiting.
+func (w *waker) enter() <-chan struct{} {
+	w.waiting.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.woken
+}
+
+func (w *waker) leave() { w.waiting.Add(-1) }
+
+// wake wakes every waiter.
+func (w *waker) wake() {
+	if w.waiting.Load() == 0 {
+		return
+	}
+	w.mu.Lock()
+	close(w.woken)
+	w.woken = make(chan struct{})
+	w.mu.Unlock()
+}
 
 // pause waits for d, or until ctx ends or wake (nil for never) is closed. It
 // returns the context's error if the context ended first. Every wait in the
